@@ -1,0 +1,69 @@
+"""Local energy and the QPNN / QPNN+MS / MPNN losses (Hartree atomic units).
+
+Shapes: points x (K, N, D) for K batched trials; every loss returns (K,), one value
+per trial, so that summing them and back-propagating trains K independent models.
+
+* local energy (seed 001 eqs. 2-3):  E(x) = -1/2 Lap|psi|/|psi| + U(x)          [Ha]
+* QPNN (seed 000 eqs. 4-5, seed 001 eq. 4), uniform points; QPNN+MS, Metropolis points:
+      L = (1/N) sum_n |grad E(x_n)|^2 + lambda (U(r0) - V(r0))^2             [Ha^2/bohr^2, Ha^2]
+* MPNN (seed 001 eq. 7), Metropolis points from |psi|^2:
+      L = sqrt((1/N) sum_n |psi(x_n)|^2 (E(x_n) - Ebar)^2) + lambda (U(r0) - V(r0))^2,
+      Ebar = (1/N) sum_n E(x_n)   (eq. 8, differentiated through)
+  because [H_theta psi](x) - Ebar psi(x) = psi(x) (E(x) - Ebar).
+
+All derivatives are exact, by autograd.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from . import autodiff
+from .config import check, field
+
+METHODS = ("qpnn", "qpnn_ms", "mpnn")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    anchor: Optional[tuple[float, ...]] = field(None, help="gauge anchor r0 (bohr); default: the system's")
+    anchor_value: Optional[float] = field(None, help="V(r0) (Hartree); default: the true potential at r0")
+    anchor_weight: float = field(1.0, help="lambda, weight of the anchor term (seed 001 eq. 7)")
+
+    def __post_init__(self):
+        check(self.anchor_weight >= 0, "loss.anchor_weight", "must be >= 0")
+
+
+def local_energy(system, model, x: torch.Tensor, kinetic: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """E(x) = -1/2 Lap|psi|/|psi| + U(x), shape (K, N)."""
+    if kinetic is None:
+        kinetic = system.kinetic_local(x)
+    return -0.5 * kinetic + model(x)
+
+
+def anchor_term(model, anchor_point: torch.Tensor, anchor_value: float) -> torch.Tensor:
+    """(U(r0) - V(r0))^2 per trial, shape (K,)."""
+    K = model.K
+    u0 = model(anchor_point.expand(K, 1, -1))[:, 0]
+    return (u0 - anchor_value) ** 2
+
+
+def qpnn_loss(system, model, x, anchor_point, anchor_value, anchor_weight):
+    """Seed 000 eqs. 4-5: mean |grad_x E(x)|^2 + lambda (U(r0) - V(r0))^2, per trial (K,)."""
+    x = x.detach().requires_grad_(True)
+    e = local_energy(system, model, x)
+    grad = autodiff.gradient(e, x, create_graph=True)
+    return (grad * grad).sum(-1).mean(-1) + anchor_weight * anchor_term(model, anchor_point, anchor_value)
+
+
+def mpnn_loss(system, model, x, anchor_point, anchor_value, anchor_weight, psi=None, kinetic=None):
+    """Seed 001 eq. 7 on Metropolis points, per trial (K,). ``psi`` and ``kinetic``
+    may be passed precomputed (they do not depend on the network)."""
+    if psi is None:
+        psi = system.psi(x)
+    e = local_energy(system, model, x, kinetic)
+    ebar = e.mean(-1, keepdim=True)
+    resid = psi * (e - ebar)
+    return torch.sqrt((resid * resid).mean(-1)) + anchor_weight * anchor_term(model, anchor_point, anchor_value)
