@@ -1,0 +1,254 @@
+r"""Seed 002's datasets of 1D softened atoms and diatomic molecules (section 2.1).
+
+Hartree atomic units: x in bohr, energies in hartree, densities in 1/bohr.
+
+* ``atoms``: :math:`V = -Z/(|x| + \alpha)`, Z in [0.5, 2], alpha in [0.65, 1]. Training:
+  the 10 x 10 grid of ``np.linspace`` values (Z outer, alpha inner); test: the 9 x 9
+  cell midpoints.
+* ``molecules``: :math:`V = -Z/(|x - r/2| + \alpha) - Z/(|x + r/2| + \alpha)`, Z = 1,
+  alpha = 0.75, r in [2, 6] bohr: 50 training values, 49 test midpoints.
+
+Grid (default, seed 002): x in [-7, 7] bohr, 12 points per bohr (169 points), 13-point
+stencil, hard walls. Gauge: V -> 0 at infinity (no constant shifts).
+
+:func:`solve_system` is the pure per-system function (one spec in, arrays out) that a
+parallel campaign scatters; :func:`write_split` stores a list of its results in an HDF5
+group; :func:`write_dataset` is the serial driver (one file per dataset).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Literal, Sequence
+
+import numpy as np
+
+from qpnn_hpc import solver1d
+from qpnn_hpc.config import canonical_json, check, field, spec_hash
+
+__all__ = [
+    "ATOM_Z_RANGE", "ATOM_ALPHA_RANGE", "ATOM_TRAIN_POINTS", "MOLECULE_Z", "MOLECULE_ALPHA",
+    "MOLECULE_R_RANGE", "MOLECULE_TRAIN_POINTS", "DEFAULT_BOX", "DEFAULT_POINTS_PER_BOHR",
+    "DEFAULT_STENCIL", "KINDS", "SPLITS", "SystemSpec", "training_values", "test_values",
+    "dataset_specs", "solve_system", "write_split", "write_dataset",
+]
+
+ATOM_Z_RANGE = (0.5, 2.0)
+ATOM_ALPHA_RANGE = (0.65, 1.0)
+ATOM_TRAIN_POINTS = 10
+MOLECULE_Z = 1.0
+MOLECULE_ALPHA = 0.75
+MOLECULE_R_RANGE = (2.0, 6.0)
+MOLECULE_TRAIN_POINTS = 50
+
+#: Seed 002's grid: a 14 bohr box, x in [-7, 7], 12 points per bohr (169 points).
+DEFAULT_BOX = 14.0
+DEFAULT_POINTS_PER_BOHR = 12.0
+DEFAULT_STENCIL = 13
+
+KINDS = ("atoms", "molecules")
+SPLITS = ("train", "test")
+
+#: Arrays of one system, per grid point (first) and scalars (second), in the files.
+PROFILE_KEYS = ("V", "n1", "n2")
+SCALAR_KEYS = ("E1", "E2", "E_V", "T", "A", "Eg", "E_V2", "T2", "U2")
+PARAMETER_COLUMNS = ("Z", "alpha", "r")
+
+DESCRIPTIONS = {
+    "V": "external potential V(x) (Ha), gauge V -> 0 at infinity",
+    "n1": "ground-state density of one electron (1/bohr), integral 1",
+    "n2": "ground-state density of two electrons, opposite spins (1/bohr), integral 2",
+    "E1": "one-electron ground-state energy (Ha)",
+    "E2": "two-electron (singlet) ground-state energy (Ha)",
+    "E_V": "one-electron external energy integral n1 V dx (Ha)",
+    "T": "one-electron kinetic energy E1 - E_V (Ha)",
+    "A": "electron affinity E1 - E2 (Ha)",
+    "Eg": "fundamental gap E2 - 2 E1 (Ha)",
+    "E_V2": "two-electron external energy integral n2 V dx (Ha)",
+    "T2": "two-electron kinetic energy (Ha)",
+    "U2": "two-electron interaction energy <1/(|x-x'|+1)> (Ha)",
+    "parameters": "columns Z (e), alpha (bohr), r (bohr; 0 for atoms)",
+    "spec_id": "sha256 prefix of the system spec's canonical JSON (qpnn_hpc.config.spec_hash)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemSpec:
+    """One 1D system of seed 002: potential parameters and grid (bohr, e)."""
+
+    kind: Literal["atom", "molecule"] = field(help="'atom' (one well) or 'molecule' (two wells at +-r/2)")
+    Z: float = field(help="nuclear charge of each well (e), > 0")
+    alpha: float = field(help="softening length of each well (bohr), > 0")
+    r: float = field(0.0, help="bond length (bohr): 0 for atoms, > 0 for molecules")
+    box: float = field(DEFAULT_BOX, help="box length (bohr): x in [-box/2, box/2], hard walls")
+    points_per_bohr: float = field(DEFAULT_POINTS_PER_BOHR,
+                                   help="grid points per bohr; box * points_per_bohr must be an integer")
+    stencil: int = field(DEFAULT_STENCIL, help="finite-difference points: 3, 5, 7, 9, 11 or 13")
+
+    def __post_init__(self):
+        check(self.kind in ("atom", "molecule"), "kind", f"got {self.kind!r}; use 'atom' or 'molecule'")
+        check(_finite(self.Z) and self.Z > 0, "Z", f"nuclear charge must be a number > 0, got {self.Z!r}")
+        check(_finite(self.alpha) and self.alpha > 0, "alpha",
+              f"softening must be a number > 0 (bohr), got {self.alpha!r}")
+        check(_finite(self.box) and self.box > 0, "box", f"must be a number > 0 (bohr), got {self.box!r}")
+        if self.kind == "atom":
+            check(self.r == 0, "r", f"an atom has no bond length: leave r = 0 (got {self.r!r}) "
+                  "or use kind = 'molecule'")
+        else:
+            check(_finite(self.r) and 0 < self.r < self.box, "r",
+                  f"bond length must be > 0 and < box = {self.box} bohr, got {self.r!r}")
+        check(_finite(self.points_per_bohr) and self.points_per_bohr > 0, "points_per_bohr",
+              f"must be a number > 0, got {self.points_per_bohr!r}")
+        intervals = self.box * self.points_per_bohr
+        check(abs(intervals - round(intervals)) < 1e-9 * max(1.0, intervals) and round(intervals) >= 2,
+              "points_per_bohr", f"box * points_per_bohr = {intervals!r} must be an integer >= 2 "
+              "(the number of grid intervals); pick e.g. a box that is a whole number of bohr")
+        check(isinstance(self.stencil, int) and not isinstance(self.stencil, bool)
+              and self.stencil in solver1d.STENCILS, "stencil",
+              f"got {self.stencil!r}; use one of {sorted(solver1d.STENCILS)}")
+
+    @property
+    def points(self) -> int:
+        """Number of grid points, box * points_per_bohr + 1 (both walls' neighbours included)."""
+        return int(round(self.box * self.points_per_bohr)) + 1
+
+    def grid(self) -> np.ndarray:
+        """Uniform grid x (bohr) on [-box/2, box/2]; dx = 1 / points_per_bohr."""
+        return np.linspace(-self.box / 2, self.box / 2, self.points)
+
+    def potential(self, x: np.ndarray | None = None) -> np.ndarray:
+        """External potential V(x) (Ha) on ``x`` (default :meth:`grid`)."""
+        x = self.grid() if x is None else x
+        if self.kind == "atom":
+            return solver1d.softened_atom_potential(x, self.Z, self.alpha)
+        return solver1d.softened_molecule_potential(x, self.Z, self.alpha, self.r)
+
+    def spec_id(self) -> str:
+        return spec_hash(self)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def training_values(lo: float, hi: float, count: int) -> np.ndarray:
+    """``count`` equally spaced values from lo to hi, ends included."""
+    return np.linspace(lo, hi, count)
+
+
+def test_values(lo: float, hi: float, count: int) -> np.ndarray:
+    """The count - 1 midpoints between consecutive training values."""
+    t = training_values(lo, hi, count)
+    return 0.5 * (t[1:] + t[:-1])
+
+
+def dataset_specs(kind: str, split: str, box: float = DEFAULT_BOX,
+                  points_per_bohr: float = DEFAULT_POINTS_PER_BOHR,
+                  stencil: int = DEFAULT_STENCIL) -> tuple[SystemSpec, ...]:
+    """The systems of one dataset split, in storage order.
+
+    ``kind``: 'atoms' (100 train, 81 test; Z outer, alpha inner) or 'molecules'
+    (50 train, 49 test, increasing r). ``split``: 'train' or 'test'.
+    """
+    check(kind in KINDS, "kind", f"got {kind!r}; use one of {list(KINDS)}")
+    check(split in SPLITS, "split", f"got {split!r}; use one of {list(SPLITS)}")
+    values = training_values if split == "train" else test_values
+    grid = dict(box=float(box), points_per_bohr=float(points_per_bohr), stencil=stencil)
+    if kind == "atoms":
+        return tuple(SystemSpec("atom", float(Z), float(a), **grid)
+                     for Z in values(*ATOM_Z_RANGE, ATOM_TRAIN_POINTS)
+                     for a in values(*ATOM_ALPHA_RANGE, ATOM_TRAIN_POINTS))
+    return tuple(SystemSpec("molecule", MOLECULE_Z, MOLECULE_ALPHA, float(r), **grid)
+                 for r in values(*MOLECULE_R_RANGE, MOLECULE_TRAIN_POINTS))
+
+
+def solve_system(spec: SystemSpec) -> dict:
+    """Exact one- and two-electron ground states of one system (pure; no I/O).
+
+    Returns numpy arrays ``V``, ``n1``, ``n2`` (one value per grid point), floats ``E1``,
+    ``E2``, ``E_V``, ``T``, ``A``, ``Eg``, ``E_V2``, ``T2``, ``U2`` (see
+    :func:`qpnn_hpc.solver1d.properties`), ``parameters`` = [Z, alpha, r] and the
+    string ``spec_id``.
+    """
+    check(isinstance(spec, SystemSpec), "spec", f"expected a SystemSpec, got {type(spec).__name__}")
+    x = spec.grid()
+    V = spec.potential(x)
+    out = solver1d.properties(x, V, spec.stencil)
+    out["V"] = V
+    out["parameters"] = np.array([spec.Z, spec.alpha, spec.r])
+    out["spec_id"] = spec.spec_id()
+    return out
+
+
+def _grid_attrs(spec: SystemSpec) -> dict:
+    return {
+        "units": "Hartree atomic units: x in bohr, energies in hartree (Ha), densities in 1/bohr",
+        "grid": (f"uniform, x in [{-spec.box / 2:g}, {spec.box / 2:g}] bohr, {spec.points} points, "
+                 f"{spec.points_per_bohr:g} points per bohr (dx = {1 / spec.points_per_bohr:.6g} bohr), "
+                 "hard walls (psi = 0 outside the grid)"),
+        "box": spec.box,
+        "points_per_bohr": spec.points_per_bohr,
+        "stencil": spec.stencil,
+        "stencil_description": (f"{spec.stencil}-point central finite-difference second derivative "
+                                "(iDEA's coefficients)"),
+        "gauge": "V -> 0 at infinity",
+        "interaction": "1/(|x - x'| + 1)",
+        "integrals": "rectangle rule, integral f dx = dx * sum f(x_i)",
+        "solver": "qpnn_hpc.solver1d (exact diagonalisation; two electrons in the exchange-symmetric subspace)",
+    }
+
+
+def write_split(group, specs: Sequence[SystemSpec], results: Sequence[dict]) -> None:
+    """Store one split (results of :func:`solve_system`, in ``specs`` order) in an h5py group.
+
+    Datasets ``V``, ``n1``, ``n2`` (systems x points), the scalars (systems,),
+    ``parameters`` (systems x 3: Z, alpha, r) and ``spec_id``; each with a
+    ``description`` attribute.
+    """
+    check(len(specs) == len(results), "results",
+          f"{len(results)} results for {len(specs)} specs; pass one result per spec, in order")
+    for spec, res in zip(specs, results):
+        check(res["spec_id"] == spec.spec_id(), "results",
+              f"result {res['spec_id']} does not belong to spec {spec.spec_id()}; keep the specs' order")
+    for key in PROFILE_KEYS:
+        group.create_dataset(key, data=np.stack([r[key] for r in results]))
+    for key in SCALAR_KEYS:
+        group.create_dataset(key, data=np.array([r[key] for r in results], dtype=float))
+    group.create_dataset("parameters", data=np.stack([r["parameters"] for r in results]))
+    group["parameters"].attrs["columns"] = ",".join(PARAMETER_COLUMNS)
+    group.create_dataset("spec_id", data=np.array([r["spec_id"] for r in results], dtype="S"))
+    for key, text in DESCRIPTIONS.items():
+        group[key].attrs["description"] = text
+    group.attrs["count"] = len(specs)
+    group.attrs["specs_json"] = canonical_json([dataclasses.asdict(s) for s in specs])
+
+
+def write_dataset(path, kind: str, box: float = DEFAULT_BOX,
+                  points_per_bohr: float = DEFAULT_POINTS_PER_BOHR,
+                  stencil: int = DEFAULT_STENCIL) -> str:
+    """Solve every system of dataset ``kind`` serially and write one HDF5 file at ``path``.
+
+    Layout: ``/x`` (grid, bohr), groups ``/train`` and ``/test`` (:func:`write_split`);
+    root attributes ``kind``, ``units``, ``grid``, ``stencil``, ``gauge`` ("V -> 0 at
+    infinity") and more. Written to ``path + '.part'`` and renamed when complete.
+    Returns ``path``.
+    """
+    import h5py
+
+    check(kind in KINDS, "kind", f"got {kind!r}; use one of {list(KINDS)}")
+    path = os.fspath(path)
+    splits = {split: dataset_specs(kind, split, box, points_per_bohr, stencil) for split in SPLITS}
+    results = {split: [solve_system(s) for s in specs] for split, specs in splits.items()}
+    first = splits["train"][0]
+    tmp = path + ".part"
+    with h5py.File(tmp, "w") as f:
+        f.attrs["kind"] = kind
+        for key, value in _grid_attrs(first).items():
+            f.attrs[key] = value
+        f.create_dataset("x", data=first.grid())
+        f["x"].attrs["description"] = "grid points (bohr)"
+        for split, specs in splits.items():
+            write_split(f.create_group(split), specs, results[split])
+    os.replace(tmp, path)
+    return path
