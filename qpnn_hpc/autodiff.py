@@ -26,9 +26,9 @@ def laplacian(f, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
     g = gradient(y, x, create_graph=True)
     lap = torch.zeros_like(y)
     for i in range(x.shape[-1]):
-        (gi,) = torch.autograd.grad(g[..., i].sum(), x, create_graph=create_graph)
+        (gi,) = torch.autograd.grad(g[..., i].sum(), x, create_graph=create_graph, retain_graph=True)
         lap = lap + gi[..., i]
-    return lap
+    return lap if create_graph else lap.detach()
 
 
 def radial_laplacian(f, r: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
@@ -38,4 +38,5 @@ def radial_laplacian(f, r: torch.Tensor, create_graph: bool = True) -> torch.Ten
     y = f(r)
     d1 = gradient(y, r, create_graph=True)
     d2 = gradient(d1[..., 0], r, create_graph=create_graph)
-    return d2[..., 0] + 2.0 * d1[..., 0] / r[..., 0]
+    lap = d2[..., 0] + 2.0 * d1[..., 0] / r[..., 0]
+    return lap if create_graph else lap.detach()

@@ -222,3 +222,13 @@ def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device)
             grid=s, potential=u_grid[k], potential_true=v_grid, anchor=tuple(anchor_pt),
             anchor_value=anchor_val, wall_time=0.0))
     return out
+
+
+def failed_result(spec: TrialSpec, reason: str) -> TrialResult:
+    """The record of a trial that raised instead of finishing."""
+    nan = float("nan")
+    return TrialResult(trial_id=spec.id, spec_json=spec.to_json(), status="failed", reason=reason,
+                       energy=nan, energy_metropolis=nan, energy_err=nan, energy_exact=nan, eps=nan,
+                       acceptance=nan, rhat=nan, loss_curve=np.zeros(0), grid=np.zeros(0),
+                       potential=np.zeros(0), potential_true=np.zeros(0), anchor=(), anchor_value=nan,
+                       wall_time=0.0)

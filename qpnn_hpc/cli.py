@@ -1,0 +1,83 @@
+"""The ``qpnn-hpc`` command line.
+
+    qpnn-hpc run jobs/demo.toml --out results.h5 [--batch K] [--device auto|cpu|cuda]
+    mpiexec -n 4 qpnn-hpc run jobs/demo.toml --out results.h5
+    qpnn-hpc status results.h5
+    qpnn-hpc report results.h5 --out DIR
+
+Bad input ends with one line naming the field and the fix (exit status 2), never a
+traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import ConfigError
+
+
+def _run(args) -> int:
+    from .runner import run_campaign
+    run_campaign(args.campaign, args.out, batch=args.batch, device=args.device, progress=not args.quiet)
+    return 0
+
+
+def _status(args) -> int:
+    from . import results
+    import h5py
+    try:
+        with h5py.File(args.results, "r") as f:
+            name = f.attrs.get("campaign_name", "?")
+    except OSError as e:
+        raise ConfigError(f"results: cannot read {args.results!r} ({e})") from None
+    counts = results.status_counts(args.results)
+    total = sum(counts.values())
+    print(f"{args.results}: campaign {name!r}, {total} tasks: " +
+          ", ".join(f"{v} {k}" for k, v in counts.items()))
+    table = results.read_table(args.results)
+    for i in (table["status"] == results.FAILED).nonzero()[0][:20]:
+        print(f"  failed {table['id'][i]} ({table['system'][i]}, {table['method'][i]}): {table['reason'][i]}")
+    return 0
+
+
+def _report(args) -> int:
+    from .report import write_report
+    path = write_report(args.results, args.out)
+    print(f"report written to {path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qpnn-hpc", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run or resume a campaign (under mpiexec: over all ranks)")
+    run.add_argument("campaign", help="campaign TOML file (jobs/*.toml)")
+    run.add_argument("--out", required=True, help="HDF5 results file (created, or resumed if it exists)")
+    run.add_argument("--batch", type=int, default=1,
+                     help="trials differing only in their seed trained as one batched model (default 1)")
+    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(fn=_run)
+    st = sub.add_parser("status", help="done / failed / pending tasks of a results file")
+    st.add_argument("results")
+    st.set_defaults(fn=_status)
+    rep = sub.add_parser("report", help="markdown tables and PNG plots from a results file")
+    rep.add_argument("results")
+    rep.add_argument("--out", required=True, help="output folder")
+    rep.set_defaults(fn=_report)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as e:
+        print(f"qpnn-hpc {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

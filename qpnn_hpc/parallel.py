@@ -1,0 +1,75 @@
+"""The parallel layer: ranks, devices and dynamic scheduling.
+
+* ranks: ``MPI.COMM_WORLD`` when the process was started by mpiexec/srun (a
+  one-rank world otherwise); the node-local rank comes from an MPI shared-memory
+  split (``Split_type(COMM_TYPE_SHARED)``).
+* devices: one GPU per rank (node-local rank modulo the visible GPUs) where there
+  are GPUs, else the CPU with torch threads = cores of the node / ranks on the node.
+* scheduling: dynamic. Work units are numbered; a free rank takes the next one
+  from a global atomic counter (``mpi4py.util.sync.Counter``, MPI-3 one-sided
+  fetch-and-add), so every rank, rank 0 included, computes. mpi4py.futures'
+  MPICommExecutor was measured first: its root only dispatches, so 2 ranks gave
+  one worker and no speed-up (benchmarks/campaign_scaling.py).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+
+@dataclass
+class Ranks:
+    comm: object          # MPI communicator (COMM_WORLD) or None when mpi4py cannot start
+    rank: int
+    size: int
+    local_rank: int
+    local_size: int
+
+
+def ranks() -> Ranks:
+    """This process's place in the MPI world (a 1-rank world without mpiexec)."""
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    r = Ranks(comm, comm.Get_rank(), comm.Get_size(), local.Get_rank(), local.Get_size())
+    local.Free()
+    return r
+
+
+def pick_device(r: Ranks, want: str = "auto") -> torch.device:
+    """One GPU per rank where there are GPUs, else the CPU with a fair share of its cores."""
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda":
+        n = torch.cuda.device_count()
+        if n == 0:
+            from .config import ConfigError
+            raise ConfigError("--device: cuda requested but no GPU is visible; use --device cpu")
+        dev = torch.device("cuda", r.local_rank % n)
+        torch.cuda.set_device(dev)
+        return dev
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores // r.local_size) if r.local_size > 1 else cores)
+    return torch.device("cpu")
+
+
+def dynamic(n_units: int, r: Ranks) -> Iterator[int]:
+    """Yield the unit indices this rank should run: each comes from a shared counter,
+    so a free rank always takes the next unit. Collective: all ranks must iterate to the end."""
+    if r.size == 1:
+        yield from range(n_units)
+        return
+    from mpi4py.util.sync import Counter
+    counter = Counter(0, comm=r.comm)
+    try:
+        while True:
+            i = counter.next()
+            if i >= n_units:
+                break
+            yield i
+    finally:
+        r.comm.Barrier()
+        counter.free()

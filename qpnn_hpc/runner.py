@@ -1,0 +1,148 @@
+"""Run a campaign: schedule its pending tasks over the MPI ranks and store the results.
+
+``run_campaign(campaign_file, out)`` is collective: every rank of the MPI world calls
+it (a plain process is a world of one). Steps:
+
+1. every rank loads and expands the campaign (a bad file fails everywhere, nothing written);
+2. rank 0 checks an existing ``out`` belongs to this campaign, or the file is created;
+3. pending tasks (status 0) are grouped into work units of up to ``batch`` tasks that
+   differ only in their seed (trained as one batched model); finished and failed
+   tasks are never run again (resume);
+4. units are taken dynamically (:func:`parallel.dynamic`); results are written by
+   their own rank (parallel HDF5) or sent to rank 0, which writes them (serial h5py).
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from . import campaign as campaign_mod
+from . import parallel, results
+from .config import ConfigError
+from .trial import batch_key, failed_result, run_trials
+
+TAG_RESULT = 17
+
+
+def work_units(specs, status, batch: int) -> list[list[int]]:
+    """Pending task indices grouped by batch key (in campaign order), chunks of <= batch."""
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(specs):
+        if status[i] == results.PENDING:
+            groups.setdefault(batch_key(s), []).append(i)
+    units = []
+    for idx in groups.values():
+        units.extend(idx[j:j + batch] for j in range(0, len(idx), batch))
+    return units
+
+
+def _run_unit(specs, unit, device):
+    try:
+        return run_trials([specs[i] for i in unit], device)
+    except ConfigError:
+        raise
+    except Exception as e:  # a crash in one unit is recorded, the campaign goes on
+        reason = f"{type(e).__name__}: {e}"
+        traceback.print_exc(file=sys.stderr)
+        return [failed_result(specs[i], reason) for i in unit]
+
+
+def _agree(r, fn):
+    """Run ``fn`` on rank 0 and broadcast its value, or its ConfigError, to all ranks."""
+    out = err = None
+    if r.rank == 0:
+        try:
+            out = fn()
+        except ConfigError as e:
+            err = str(e)
+    if r.size > 1:
+        out, err = r.comm.bcast((out, err), root=0)
+    if err is not None:
+        raise ConfigError(err)
+    return out
+
+
+def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, device: str = "auto",
+                 progress: bool = True, parallel_hdf5: Optional[bool] = None) -> dict:
+    """Run (or resume) a campaign into ``out``; returns the final status counts (rank 0)."""
+    if batch < 1:
+        raise ConfigError("--batch: must be >= 1")
+    r = parallel.ranks()
+    camp = campaign_mod.load(campaign_file)
+    out = Path(out)
+    mpio = results.has_parallel_hdf5() if parallel_hdf5 is None else parallel_hdf5
+    mpio = mpio and r.size > 1
+
+    def prepare():
+        if out.exists():
+            results.check_belongs(out, camp)
+            return False
+        if not out.parent.exists():
+            raise ConfigError(f"--out: folder {str(out.parent)!r} does not exist")
+        return True
+
+    must_create = _agree(r, prepare)
+    if must_create:
+        if mpio:
+            results.create(out, camp, r.comm)
+        elif r.rank == 0:
+            results.create(out, camp)
+    status = _agree(r, lambda: results.check_belongs(out, camp))
+    units = work_units(camp.specs, status, batch)
+    n_pending = sum(len(u) for u in units)
+    dev = parallel.pick_device(r, device)
+    if progress and r.rank == 0:
+        print(f"[qpnn-hpc] {camp.config.name}: {len(camp.specs)} tasks, {n_pending} pending in "
+              f"{len(units)} units; {r.size} rank(s), {'parallel HDF5' if mpio else 'rank-0 writer'}, "
+              f"device {dev}", flush=True)
+
+    writer = results.Writer(out, r.comm) if mpio else (results.Writer(out) if r.rank == 0 else None)
+    t0 = time.perf_counter()
+    written = 0
+    sends = []
+
+    def store(unit, res):
+        nonlocal written
+        for i, result in zip(unit, res):
+            if writer is not None:
+                writer.write(i, result, r.rank)
+                written += 1
+            else:
+                sends.append(r.comm.isend((i, result, r.rank), dest=0, tag=TAG_RESULT))
+
+    def drain(block=False):
+        nonlocal written
+        if mpio or r.rank != 0 or r.size == 1:
+            return
+        from mpi4py import MPI
+        while block or r.comm.iprobe(source=MPI.ANY_SOURCE, tag=TAG_RESULT):
+            i, result, rank = r.comm.recv(source=MPI.ANY_SOURCE, tag=TAG_RESULT)
+            writer.write(i, result, rank)
+            written += 1
+            block = block and written < n_pending
+
+    try:
+        for k in parallel.dynamic(len(units), r):
+            res = _run_unit(camp.specs, units[k], dev)
+            store(units[k], res)
+            drain()
+            if progress and r.rank == 0:
+                print(f"[qpnn-hpc] unit {k + 1}/{len(units)} taken; rank 0 wrote {written} of "
+                      f"{n_pending} pending rows; {time.perf_counter() - t0:.1f} s", flush=True)
+        if r.rank == 0 and not mpio and written < n_pending:
+            drain(block=True)
+        if sends:
+            from mpi4py import MPI
+            MPI.Request.waitall(sends)
+    finally:
+        if writer is not None:
+            writer.close()
+    counts = results.status_counts(out) if r.rank == 0 else {}
+    if progress and r.rank == 0:
+        print(f"[qpnn-hpc] finished in {time.perf_counter() - t0:.1f} s: {counts}", flush=True)
+    return counts
