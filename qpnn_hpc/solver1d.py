@@ -36,11 +36,16 @@ default eigensolver is LOBPCG, started from the non-interacting product state an
 preconditioned with :math:`(\hat h \otimes 1 + 1 \otimes \hat h - \sigma)^{-1}`,
 applied exactly in the eigenbasis of :math:`\hat h` (two N x N matrix products).
 The result is checked by its residual; ARPACK (``eigsh``) is the fallback.
+
+Threads: run with ``OMP_NUM_THREADS=1`` (one process per core). The dense N x N products
+are too small to gain from threaded BLAS; on a busy 2-core machine threaded OpenBLAS made
+the N = 169 solve 5-10x slower (0.03-0.06 s single-threaded).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 
 import numpy as np
 import scipy.linalg
@@ -382,7 +387,9 @@ def solve_two_electrons(x, V, stencil: int = 13, interaction=None, method: str =
 
         M = spsla.LinearOperator(H.shape, matvec=precondition, matmat=precondition,
                                  dtype=float)
-        _, vecs = spsla.lobpcg(H, start[:, None], M=M, tol=tol, maxiter=200, largest=False)
+        with warnings.catch_warnings():  # we check the residual ourselves, below
+            warnings.simplefilter("ignore", UserWarning)
+            _, vecs = spsla.lobpcg(H, start[:, None], M=M, tol=tol, maxiter=200, largest=False)
         vec = vecs[:, 0]
         if _residual(H, vec) > RESIDUAL_TOL:
             used, vec = "eigsh", None
