@@ -18,7 +18,8 @@ from .config import ConfigError
 
 def _run(args) -> int:
     from .runner import run_campaign
-    run_campaign(args.campaign, args.out, batch=args.batch, device=args.device, progress=not args.quiet)
+    run_campaign(args.campaign, args.out, batch=args.batch, device=args.device, progress=not args.quiet,
+                 writer=args.writer)
     return 0
 
 
@@ -47,6 +48,14 @@ def _report(args) -> int:
     return 0
 
 
+def _rank() -> int:
+    """MPI rank if MPI is up (errors are printed once, by rank 0)."""
+    if "mpi4py.MPI" not in sys.modules:
+        return 0
+    from mpi4py import MPI
+    return MPI.COMM_WORLD.Get_rank() if MPI.Is_initialized() else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qpnn-hpc", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -56,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", type=int, default=1,
                      help="trials differing only in their seed trained as one batched model (default 1)")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    run.add_argument("--writer", default="auto", choices=["auto", "rank0", "mpio"],
+                     help="auto: parallel HDF5 (mpio) where h5py has MPI, else rank 0 gathers and writes")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.set_defaults(fn=_run)
     st = sub.add_parser("status", help="done / failed / pending tasks of a results file")
@@ -73,7 +84,8 @@ def main(argv=None) -> int:
     try:
         return args.fn(args)
     except ConfigError as e:
-        print(f"qpnn-hpc {args.command}: error: {e}", file=sys.stderr)
+        if _rank() == 0:
+            print(f"qpnn-hpc {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

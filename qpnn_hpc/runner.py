@@ -68,14 +68,21 @@ def _agree(r, fn):
 
 
 def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, device: str = "auto",
-                 progress: bool = True, parallel_hdf5: Optional[bool] = None) -> dict:
-    """Run (or resume) a campaign into ``out``; returns the final status counts (rank 0)."""
+                 progress: bool = True, writer: str = "auto") -> dict:
+    """Run (or resume) a campaign into ``out``; returns the final status counts (rank 0).
+
+    ``writer``: "auto" (mpio where h5py has MPI, else rank 0), "rank0" or "mpio"."""
     if batch < 1:
         raise ConfigError("--batch: must be >= 1")
     r = parallel.ranks()
     camp = campaign_mod.load(campaign_file)
     out = Path(out)
-    mpio = results.has_parallel_hdf5() if parallel_hdf5 is None else parallel_hdf5
+    if writer not in ("auto", "rank0", "mpio"):
+        raise ConfigError(f"--writer: unknown {writer!r}; use auto, rank0 or mpio")
+    if writer == "mpio" and not results.has_parallel_hdf5():
+        raise ConfigError("--writer: mpio needs h5py built with MPI (h5py.get_config().mpi is False); "
+                          "use --writer rank0 or build h5py against parallel HDF5 (README, cluster set-up)")
+    mpio = writer == "mpio" or (writer == "auto" and results.has_parallel_hdf5())
     mpio = mpio and r.size > 1
 
     def prepare():
@@ -101,7 +108,7 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
               f"{len(units)} units; {r.size} rank(s), {'parallel HDF5' if mpio else 'rank-0 writer'}, "
               f"device {dev}", flush=True)
 
-    writer = results.Writer(out, r.comm) if mpio else (results.Writer(out) if r.rank == 0 else None)
+    sink = results.Writer(out, r.comm) if mpio else (results.Writer(out) if r.rank == 0 else None)
     t0 = time.perf_counter()
     written = 0
     sends = []
@@ -109,8 +116,8 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
     def store(unit, res):
         nonlocal written
         for i, result in zip(unit, res):
-            if writer is not None:
-                writer.write(i, result, r.rank)
+            if sink is not None:
+                sink.write(i, result, r.rank)
                 written += 1
             else:
                 sends.append(r.comm.isend((i, result, r.rank), dest=0, tag=TAG_RESULT))
@@ -122,7 +129,7 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
         from mpi4py import MPI
         while block or r.comm.iprobe(source=MPI.ANY_SOURCE, tag=TAG_RESULT):
             i, result, rank = r.comm.recv(source=MPI.ANY_SOURCE, tag=TAG_RESULT)
-            writer.write(i, result, rank)
+            sink.write(i, result, rank)
             written += 1
             block = block and written < n_pending
 
@@ -140,8 +147,8 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
             from mpi4py import MPI
             MPI.Request.waitall(sends)
     finally:
-        if writer is not None:
-            writer.close()
+        if sink is not None:
+            sink.close()
     counts = results.status_counts(out) if r.rank == 0 else {}
     if progress and r.rank == 0:
         print(f"[qpnn-hpc] finished in {time.perf_counter() - t0:.1f} s: {counts}", flush=True)

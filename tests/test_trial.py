@@ -45,16 +45,19 @@ def test_spec_id_is_canonical_and_seed_sensitive():
 
 
 def test_short_mpnn_training_learns_ho_ground_state():
-    """~2 s: MPNN on the 1D HO ground state reaches |E - 0.5| < 20 mHa and eps < 0.1 on [-3, 3]."""
+    """A few seconds: MPNN on the 1D HO ground state reaches |E - 0.5| < 5 mHa and
+    |U - V| < 0.1 Ha where the density lives (|x| < 1)."""
     spec = TrialSpec.from_dict({
         "system": {"name": "harmonic_oscillator", "levels": [0], "half_width": 3.0},
-        "method": "mpnn", "model": {"widths": [32, 32], "init_scale": 0.01},
+        "method": "mpnn", "model": {"widths": [32, 32], "init_scale": 1.0},
         "train": {"epochs": 600, "points": 500, "lr": 3e-3, "lr_final": 1e-4},
+        "loss": {"anchor_weight": 100.0},
         "sampler": {"chains": 250, "burn_in": 100, "thin": 5}, "seed": 0})
     r = run_trial(spec)
     assert r.status == "done"
-    assert abs(r.energy - 0.5) < 0.02, r.energy
-    assert r.eps < 0.1, r.eps
+    assert abs(r.energy - 0.5) < 5e-3, r.energy
+    core = np.abs(r.grid) < 1.0
+    assert np.max(np.abs(r.potential - r.potential_true)[core]) < 0.1
     assert r.loss_curve[-1] < 0.1 * r.loss_curve[0]
 
 

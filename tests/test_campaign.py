@@ -1,0 +1,167 @@
+"""Campaign files, the HDF5 results file, real 2-rank mpiexec runs, kill and resume."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from qpnn_hpc import campaign, results
+from qpnn_hpc.config import ConfigError
+from qpnn_hpc.runner import work_units
+
+from .conftest import ROOT, mpi_env, mpiexec, qpnn
+
+TINY = ROOT / "jobs" / "tiny.toml"
+WRITERS = ["rank0", pytest.param("mpio", marks=pytest.mark.cluster)]
+
+
+def _needs(writer):
+    if writer == "mpio" and not results.has_parallel_hdf5():
+        pytest.skip("h5py without MPI: the mpio writer runs in the cluster target (make test-cluster)")
+
+
+def test_expand_tiny_campaign():
+    c = campaign.load(TINY)
+    assert len(c.specs) == 2 * 3 * 2
+    assert len({s.id for s in c.specs}) == len(c.specs)
+    assert [s.seed for s in c.specs[:2]] == [0, 1]
+    assert campaign.load(TINY).hash == c.hash
+
+
+def test_grid_expands_and_work_units_batch_seeds(tmp_path):
+    f = tmp_path / "g.toml"
+    f.write_text(TINY.read_text() + '\n[grid]\n"train.lr" = [1e-3, 3e-3]\n"loss.anchor_weight" = [1.0, 10.0]\n')
+    c = campaign.load(f)
+    assert len(c.specs) == 2 * 3 * 4 * 2
+    assert {s.train.lr for s in c.specs} == {1e-3, 3e-3}
+    units = work_units(c.specs, np.zeros(len(c.specs)), batch=2)
+    assert len(units) == len(c.specs) // 2
+    assert all(c.specs[u[0]].seed == 0 and c.specs[u[1]].seed == 1 for u in units)
+
+
+@pytest.mark.parametrize("text,match", [
+    ('colour = "red"\n', "unknown key.*colour.*valid keys.*defaults"),
+    ('trials = "three"\n', "trials: expected an integer"),
+    ('[grid]\n"train.lr" = []\n', "grid.train.lr: empty list"),
+    ('[grid]\n"train.learning_rate" = [1e-3]\n', "train.learning_rate.*valid keys"),
+    ('[defaults.train]\nepochs = -1\n', "train.epochs: must be > 0"),
+])
+def test_bad_campaign_file_is_rejected(tmp_path, text, match):
+    base = 'name = "bad"\nmethods = ["mpnn"]\n'
+    sys_table = '\n[[systems]]\nname = "hydrogen"\n'
+    body = (base + text + sys_table) if not text.startswith("[") else (base + sys_table + text)
+    f = tmp_path / "bad.toml"
+    f.write_text(body)
+    with pytest.raises(ConfigError, match=match):
+        campaign.load(f)
+    out = tmp_path / "r.h5"
+    p = qpnn("run", f, "--out", out, check=False)
+    assert p.returncode == 2 and "error" in p.stderr and "Traceback" not in p.stderr
+    assert not out.exists() and not list(tmp_path.glob("r.h5*"))
+
+
+def test_output_of_another_campaign_is_refused(tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text(TINY.read_text().replace("trials = 2", "trials = 1"))
+    out = tmp_path / "r.h5"
+    results.create(out, campaign.load(other))
+    before = out.read_bytes()
+    p = qpnn("run", TINY, "--out", out, check=False)
+    assert p.returncode == 2 and "belongs to another campaign" in p.stderr
+    assert out.read_bytes() == before
+
+
+def test_results_file_describes_itself(tmp_path):
+    out = tmp_path / "r.h5"
+    qpnn("run", TINY, "--out", out, "--quiet")
+    t = results.read_table(out)
+    assert (t["status"] == results.DONE).all()
+    assert t["campaign_name"] == "tiny" and "torch" in t["versions"] and "Hartree" in t["units"]
+    with h5py.File(out) as f:
+        assert f["results/energy"].attrs["units"] == "Hartree"
+    # exact energies of the systems and sane estimates
+    np.testing.assert_allclose(t["energy_exact"], np.where(t["system"] == "hydrogen", -0.5, 0.5))
+    assert np.all(np.isfinite(t["energy"])) and np.all(np.isfinite(t["rhat"]))
+    # a second run resumes: nothing pending, nothing recomputed
+    finished = t["finished"].copy()
+    p = qpnn("run", TINY, "--out", out)
+    assert "0 pending" in p.stdout
+    np.testing.assert_array_equal(results.read_table(out)["finished"], finished)
+    s = qpnn("status", out)
+    assert "12 done" in s.stdout and "0 pending" in s.stdout
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_two_ranks_give_the_same_numbers_as_one(tmp_path, writer):
+    _needs(writer)
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    qpnn("run", TINY, "--out", one, "--quiet")
+    qpnn("run", TINY, "--out", two, "--quiet", "--writer", writer, ranks=2)
+    a, b = results.read_table(one), results.read_table(two)
+    assert (b["status"] == results.DONE).all()
+    assert set(b["rank"]) == {0, 1}  # both ranks worked
+    assert list(a["id"]) == list(b["id"])
+    for key in ("energy", "eps", "loss_curve", "potential", "energy_err", "rhat"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def _wait_done(out, at_least, proc, timeout=240):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if out.exists():
+            try:
+                n = int((h5py.File(out, "r")["tasks/status"][:] != 0).sum())
+                if n >= at_least:
+                    return n
+            except (OSError, KeyError):
+                pass
+        if proc.poll() is not None:
+            raise AssertionError(f"campaign ended before the kill: {proc.communicate()}")
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for rows")
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+@pytest.mark.parametrize("victim", ["one-rank", "all"])
+def test_kill_and_resume(tmp_path, writer, victim):
+    """SIGKILL mid-campaign, run again: every task done exactly once, finished rows kept."""
+    _needs(writer)
+    out = tmp_path / "r.h5"
+    cmd = [mpiexec(), "-n", "2", "--oversubscribe", sys.executable, "-m", "qpnn_hpc.cli", "run", str(TINY),
+           "--out", str(out), "--quiet", "--writer", writer]
+    proc = subprocess.Popen(cmd, env=mpi_env(), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_done(out, 3, proc)
+        if victim == "all":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # one python rank: the one with the largest pid among mpiexec's descendants
+            pids = subprocess.run(["pgrep", "-f", "-s", str(proc.pid), "qpnn_hpc.cli"],
+                                  capture_output=True, text=True).stdout.split()
+            pids = [int(p) for p in pids if int(p) != proc.pid]
+            assert pids, "no rank found"
+            os.kill(max(pids), signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        subprocess.run(["pkill", "-9", "-s", str(proc.pid)], check=False)
+    before = results.read_table(out)  # readable after the kill
+    done_before = before["status"] != results.PENDING
+    assert 3 <= done_before.sum() < len(done_before)
+    qpnn("run", TINY, "--out", out, "--quiet", "--writer", writer, ranks=2)
+    after = results.read_table(out)
+    assert (after["status"] == results.DONE).all()
+    # rows finished before the kill were not run again
+    np.testing.assert_array_equal(after["finished"][done_before], before["finished"][done_before])
+    np.testing.assert_array_equal(after["energy"][done_before], before["energy"][done_before])
+    # and the resumed rows equal an uninterrupted run
+    ref = tmp_path / "ref.h5"
+    qpnn("run", TINY, "--out", ref, "--quiet")
+    np.testing.assert_array_equal(results.read_table(ref)["energy"], after["energy"])
