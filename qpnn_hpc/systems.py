@@ -189,6 +189,14 @@ class Hydrogen1s(System):
     def potential(self, x):
         return -self.p.Z / self._r(x)
 
+    def line(self, n):
+        """The x axis at cell midpoints, so that no point sits on the nucleus."""
+        lo, hi = self.box[0]
+        s = lo + (np.arange(n) + 0.5) * (hi - lo) / n
+        pts = np.zeros((n, 3))
+        pts[:, 0] = s
+        return s, pts
+
 
 # ----------------------------------------------------------------------------- tabulated
 
