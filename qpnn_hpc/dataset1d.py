@@ -11,6 +11,23 @@ Hartree atomic units: x in bohr, energies in hartree, densities in 1/bohr.
 Grid (default, seed 002): x in [-7, 7] bohr, 12 points per bohr (169 points), 13-point
 stencil, hard walls. Gauge: V -> 0 at infinity (no constant shifts).
 
+Accuracy of the default grid (benchmarks/convergence1d.py; against Richardson-extrapolated,
+large-box energies): it does NOT meet seed 002's 0.8 mHa per particle everywhere.
+
+* Grid density: the kink of |x| at each nucleus makes the error ~dx^2. At 12 points per
+  bohr E1 is off by up to -3.8 mHa and E2 by -6.6 mHa (Z = 2, alpha = 0.65); 28 points
+  per bohr meet the threshold at every corner of the parameter range. For molecules the
+  kinks at +-r/2 fall at varying offsets from the grid, so E1(r) carries about 1 mHa of
+  grid-scale noise (error from -1.1 to +0.55 mHa over the 50 training r).
+* Box: E1 is converged in 14 bohr; E2 is not: +4.6 mHa for the hydrogen model (20 bohr
+  needed). Where the second electron is unbound (A < 0 in 30 and 60 bohr boxes: Z below
+  ~0.72 at alpha = 0.65, below ~0.88 at alpha = 1; 2-3 of the 10 training Z rows) E2, A
+  and Eg depend on the box (A -> 0 as the box grows); at Z = 0.5 E2 is 70-100 mHa above
+  its 50 bohr value.
+
+``box`` and ``points_per_bohr`` are arguments of :func:`dataset_specs` and
+:func:`write_dataset`.
+
 :func:`solve_system` is the pure per-system function (one spec in, arrays out) that a
 parallel campaign scatters; :func:`write_split` stores a list of its results in an HDF5
 group; :func:`write_dataset` is the serial driver (one file per dataset).

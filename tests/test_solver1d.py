@@ -66,6 +66,16 @@ def test_two_electron_result_does_not_depend_on_eigensolver():
         np.testing.assert_allclose(other.n, ref.n, atol=1e-9)
 
 
+def test_eigsh_fallback_when_lobpcg_residual_too_large(monkeypatch):
+    x = np.linspace(-4.0, 4.0, 49)
+    V = atom(x, 1.1, 0.9)
+    ref = solver1d.solve_two_electrons(x, V)
+    monkeypatch.setattr(solver1d, "RESIDUAL_TOL", 0.0)
+    fallback = solver1d.solve_two_electrons(x, V)
+    assert fallback.method == "eigsh"
+    assert fallback.E == pytest.approx(ref.E, abs=1e-11)
+
+
 def test_symmetric_subspace_equals_full_product_space():
     """The pair-basis Hamiltonian is S^T H S with S the symmetrising isometry."""
     import scipy.sparse as sps
@@ -297,7 +307,7 @@ def test_system_spec_rejects_bad_input_naming_the_field():
         dataset1d.dataset_specs("atoms", "validation")
 
 
-def test_write_dataset_small_grid(tmp_path, monkeypatch):
+def test_write_dataset_small_grid(tmp_path):
     h5py = pytest.importorskip("h5py")
     # Keep it quick: a coarse grid (5 points per bohr, 8 bohr box) for the molecules set.
     path = dataset1d.write_dataset(tmp_path / "molecules.h5", "molecules", box=8.0,
