@@ -4,7 +4,8 @@
   one-rank world otherwise); the node-local rank comes from an MPI shared-memory
   split (``Split_type(COMM_TYPE_SHARED)``).
 * devices: one GPU per rank (node-local rank modulo the visible GPUs) where there
-  are GPUs, else the CPU with torch threads = cores of the node / ranks on the node.
+  are GPUs, else the CPU with torch threads = cores of the node / ranks on the node
+  (unless OMP_NUM_THREADS is set: an explicit setting wins).
 * scheduling: dynamic. Work units are numbered; a free rank takes the next one
   from a global atomic counter (``mpi4py.util.sync.Counter``, MPI-3 one-sided
   fetch-and-add), so every rank, rank 0 included, computes. mpi4py.futures'
@@ -51,8 +52,9 @@ def pick_device(r: Ranks, want: str = "auto") -> torch.device:
         dev = torch.device("cuda", r.local_rank % n)
         torch.cuda.set_device(dev)
         return dev
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores // r.local_size) if r.local_size > 1 else cores)
+    if "OMP_NUM_THREADS" not in os.environ:  # an explicit user setting wins
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores // r.local_size))
     return torch.device("cpu")
 
 
