@@ -14,12 +14,13 @@ import argparse
 import sys
 
 from .config import ConfigError
+from .dataset_campaign import add_parser as _add_dataset_parser
 
 
 def _run(args) -> int:
     from .runner import run_campaign
     run_campaign(args.campaign, args.out, batch=args.batch, device=args.device, progress=not args.quiet,
-                 writer=args.writer)
+                 writer=args.writer, chains_over_ranks=args.chains_over_ranks)
     return 0
 
 
@@ -67,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--writer", default="auto", choices=["auto", "rank0", "mpio"],
                      help="auto: parallel HDF5 (mpio) where h5py has MPI, else rank 0 gathers and writes")
+    run.add_argument("--chains-over-ranks", action="store_true",
+                     help="run tasks one at a time on all ranks, spreading each task's evaluation chain "
+                          "blocks (eval.chain_blocks) over the ranks")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.set_defaults(fn=_run)
     st = sub.add_parser("status", help="done / failed / pending tasks of a results file")
@@ -76,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("results")
     rep.add_argument("--out", required=True, help="output folder")
     rep.set_defaults(fn=_report)
+    _add_dataset_parser(sub)
     return p
 
 

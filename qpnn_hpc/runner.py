@@ -41,9 +41,9 @@ def work_units(specs, status, batch: int) -> list[list[int]]:
     return units
 
 
-def _run_unit(specs, unit, device):
+def _run_unit(specs, unit, device, comm=None):
     try:
-        return run_trials([specs[i] for i in unit], device)
+        return run_trials([specs[i] for i in unit], device, comm)
     except ConfigError:
         raise
     except Exception as e:  # a crash in one unit is recorded, the campaign goes on
@@ -68,10 +68,13 @@ def _agree(r, fn):
 
 
 def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, device: str = "auto",
-                 progress: bool = True, writer: str = "auto") -> dict:
+                 progress: bool = True, writer: str = "auto", chains_over_ranks: bool = False) -> dict:
     """Run (or resume) a campaign into ``out``; returns the final status counts (rank 0).
 
-    ``writer``: "auto" (mpio where h5py has MPI, else rank 0), "rank0" or "mpio"."""
+    ``writer``: "auto" (mpio where h5py has MPI, else rank 0), "rank0" or "mpio".
+    ``chains_over_ranks``: instead of one unit per rank, all ranks take every unit
+    together: rank 0 trains, the evaluation chain blocks (eval.chain_blocks) are spread
+    over the ranks, rank 0 writes."""
     if batch < 1:
         raise ConfigError("--batch: must be >= 1")
     r = parallel.ranks()
@@ -133,15 +136,22 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
             written += 1
             block = block and written < n_pending
 
+    schedule = range(len(units)) if chains_over_ranks else parallel.dynamic(len(units), r)
     try:
-        for k in parallel.dynamic(len(units), r):
-            res = _run_unit(camp.specs, units[k], dev)
+        for k in schedule:
+            res = _run_unit(camp.specs, units[k], dev, r.comm if chains_over_ranks else None)
+            if chains_over_ranks:  # every rank holds the same results: rank 0 stores them
+                if r.rank == 0:
+                    for i, result in zip(units[k], res):
+                        sink.write(i, result, 0)
+                        written += 1
+                continue
             store(units[k], res)
             drain()
             if progress and r.rank == 0:
                 print(f"[qpnn-hpc] unit {k + 1}/{len(units)} taken; rank 0 wrote {written} of "
                       f"{n_pending} pending rows; {time.perf_counter() - t0:.1f} s", flush=True)
-        if r.rank == 0 and not mpio and written < n_pending:
+        if r.rank == 0 and not mpio and not chains_over_ranks and written < n_pending:
             drain(block=True)
         if sends:
             from mpi4py import MPI

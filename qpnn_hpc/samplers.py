@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .config import check, field
@@ -133,16 +134,19 @@ class MetropolisChain:
         return float(self.n_accepted / max(self.n_steps, 1))
 
 
-def split_rhat(samples: torch.Tensor) -> float:
-    """Split R-hat (Gelman-Rubin, Vehtari et al. 2021 without ranks) of samples (T, W, D).
-
-    Each chain is split in halves; the largest R-hat over the D coordinates is returned.
+def rhat_from_stats(half_mean, half_var, n: int) -> float:
+    """Split R-hat (Gelman-Rubin; Vehtari et al. 2021 without ranks) from the means and
+    unbiased variances (2W, D) of 2W half chains of n samples each; the largest over D.
     Values near 1 (< 1.01-1.05) indicate mixed chains."""
+    W = half_var.mean(0)
+    B = n * half_mean.var(0, ddof=1)
+    var_hat = (n - 1) / n * W + B / n
+    return float(np.sqrt(var_hat / W).max())
+
+
+def split_rhat(samples: torch.Tensor) -> float:
+    """Split R-hat of samples (T, W, D): each chain is split in halves."""
     T = samples.shape[0] // 2
     check(T >= 2, "sampler", "R-hat needs at least 4 samples per chain")
-    s = torch.cat([samples[:T], samples[T:2 * T]], dim=1).to(torch.float64)  # (T, 2W, D)
-    chain_mean = s.mean(0)
-    W = s.var(0, unbiased=True).mean(0)
-    B = T * chain_mean.var(0, unbiased=True)
-    var_hat = (T - 1) / T * W + B / T
-    return float(torch.sqrt(var_hat / W).max())
+    s = torch.cat([samples[:T], samples[T:2 * T]], dim=1).to(torch.float64).cpu().numpy()  # (T, 2W, D)
+    return rhat_from_stats(s.mean(0), s.var(0, ddof=1), T)

@@ -18,11 +18,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
+from . import chains as chains_mod
 from . import losses, metrics
 from .config import ConfigError, check, field, from_dict, seed_from, spec_hash, to_dict
 from .losses import LossConfig
 from .models import PRESETS, ModelConfig, PotentialNet
-from .samplers import MetropolisChain, MetropolisConfig, split_rhat, uniform_points
+from .samplers import MetropolisChain, MetropolisConfig, uniform_points
 from .systems import System, make_system
 from .training import TrainConfig, first_nonfinite, fit
 
@@ -33,6 +34,8 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class EvalConfig:
     eps_points: int = field(1000, help="uniform points in the box for the potential error eps (seed 001: 1000)")
     energy_sweeps: int = field(100, help="thinned sweeps of fresh Metropolis chains for the energy (eq. 8)")
+    chain_blocks: int = field(1, help="blocks of sampler.chains evaluation walkers (spread over ranks with "
+                                      "--chains-over-ranks)")
     uniform_energy_points: int = field(10000, help="uniform points for the QPNN energy estimate (eq. 10)")
     grid_points: int = field(201, help="points of the potential curve along the system's evaluation line")
 
@@ -40,6 +43,7 @@ class EvalConfig:
         for name in ("eps_points", "energy_sweeps", "uniform_energy_points", "grid_points"):
             check(getattr(self, name) > 0, f"eval.{name}", "must be a positive number of points")
         check(self.energy_sweeps >= 4, "eval.energy_sweeps", "needs >= 4 sweeps for R-hat")
+        check(self.chain_blocks > 0, "eval.chain_blocks", "must be > 0")
 
 
 @dataclass(frozen=True)
@@ -124,13 +128,17 @@ def _generator(spec: TrialSpec, stream: str, device) -> torch.Generator:
     return g
 
 
-def run_trial(spec: TrialSpec, device: str | torch.device = "cpu") -> TrialResult:
+def run_trial(spec: TrialSpec, device: str | torch.device = "cpu", comm=None) -> TrialResult:
     """Run one trial (a pure function of ``spec``; ``device`` does not enter the id)."""
-    return run_trials([spec], device)[0]
+    return run_trials([spec], device, comm)[0]
 
 
-def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu") -> list[TrialResult]:
-    """Train K specs with one batch key as one batched model; results in spec order."""
+def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", comm=None) -> list[TrialResult]:
+    """Train K specs with one batch key as one batched model; results in spec order.
+
+    With ``comm`` (an MPI communicator of several ranks, all calling this), rank 0 trains,
+    the network is broadcast and the evaluation chains are spread over the ranks; every
+    rank returns the same results, equal to a run without ``comm``."""
     check(len(specs) > 0, "specs", "needs at least one trial")
     key = batch_key(specs[0])
     check(all(batch_key(s) == key for s in specs), "specs", "batched trials may differ only in their seed")
@@ -173,28 +181,34 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu") -
             return losses.mpnn_loss(system, model, x, anchor_t, anchor_val, lam,
                                     psi=cache["psi"], kinetic=cache["kin"])
 
-    curve = fit(model, loss_fn, next_points, spec0.train)
-    results = _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device)
+    if comm is None or comm.Get_size() == 1:
+        curve = fit(model, loss_fn, next_points, spec0.train)
+    else:  # rank 0 trains; the trained network and curve go to every rank
+        payload = None
+        if comm.Get_rank() == 0:
+            curve = fit(model, loss_fn, next_points, spec0.train)
+            payload = ({k: v.cpu() for k, v in model.state_dict().items()}, curve.cpu())
+        state, curve = comm.bcast(payload, root=0)
+        model.load_state_dict(state)
+        curve = curve.to(device)
+    results = _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device, comm)
     wall = (time.perf_counter() - t0) / K
     for r in results:
         r.wall_time = wall
     return results
 
 
-def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device) -> list[TrialResult]:
+def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device, comm) -> list[TrialResult]:
     spec0, K = specs[0], len(specs)
     ev = spec0.eval
-    eval_chains = [MetropolisChain(system.log_density, system.box, spec0.sampler,
-                                   _generator(s, "eval-chain", device), dtype, device) for s in specs]
-    samples = torch.stack([c.sample(ev.energy_sweeps) for c in eval_chains])  # (K, T, W, D)
-    e_metro, e_err = metrics.metropolis_energy(system, model, samples)
+    e_metro, e_err, rhat, acc = chains_mod.metropolis_energy(system, model, specs, dtype, device, comm)
     eval_gens = [_generator(s, "eval-points", device) for s in specs]
     if spec0.method == "qpnn":
         xu = torch.stack([uniform_points(system.box, ev.uniform_energy_points, g, dtype, device)
                           for g in eval_gens])
         energy = metrics.mean_local_energy(system, model, xu)
     else:
-        energy = e_metro
+        energy = torch.as_tensor(e_metro)
     if system.has_potential:
         xe = torch.stack([uniform_points(system.box, ev.eps_points, g, dtype, device) for g in eval_gens])
         eps = metrics.potential_error(system, model, xe).tolist()
@@ -217,8 +231,8 @@ def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device)
             reason=reason, energy=float(energy[k]), energy_metropolis=float(e_metro[k]),
             energy_err=float(e_err[k]),
             energy_exact=float("nan") if system.exact_energy is None else float(system.exact_energy),
-            eps=float(eps[k]), acceptance=eval_chains[k].acceptance,
-            rhat=split_rhat(samples[k]), loss_curve=curve[k].cpu().numpy(),
+            eps=float(eps[k]), acceptance=float(acc[k]),
+            rhat=float(rhat[k]), loss_curve=curve[k].cpu().numpy(),
             grid=s, potential=u_grid[k], potential_true=v_grid, anchor=tuple(anchor_pt),
             anchor_value=anchor_val, wall_time=0.0))
     return out

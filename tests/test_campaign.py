@@ -165,3 +165,19 @@ def test_kill_and_resume(tmp_path, writer, victim):
     ref = tmp_path / "ref.h5"
     qpnn("run", TINY, "--out", ref, "--quiet")
     np.testing.assert_array_equal(results.read_table(ref)["energy"], after["energy"])
+
+
+def test_chains_of_one_task_spread_over_ranks(tmp_path):
+    """--chains-over-ranks: 2 ranks share each task's evaluation chain blocks; one energy,
+    error bar and R-hat from all chains, identical to the 1-process run."""
+    f = tmp_path / "blocks.toml"
+    f.write_text(TINY.read_text().replace('trials = 2', 'trials = 1').replace(
+        'grid_points = 21 }', 'grid_points = 21, chain_blocks = 3 }'))
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    qpnn("run", f, "--out", one, "--quiet")
+    qpnn("run", f, "--out", two, "--quiet", "--chains-over-ranks", ranks=2)
+    a, b = results.read_table(one), results.read_table(two)
+    assert (b["status"] == results.DONE).all()
+    for key in ("energy_metropolis", "energy_err", "rhat", "acceptance", "energy", "potential"):
+        np.testing.assert_array_equal(a[key], b[key])
+    assert np.all(b["energy_err"] > 0)

@@ -62,7 +62,7 @@ def test_short_mpnn_training_learns_ho_ground_state():
 
 
 def test_diverging_trial_is_reported_failed():
-    spec = TrialSpec.from_dict({**TINY, "method": "mpnn", "train": {"epochs": 20, "points": 100, "lr": 1e30,
+    spec = TrialSpec.from_dict({**TINY, "method": "mpnn", "train": {"epochs": 20, "points": 100, "lr": 1e300,
                                                                     "clip_norm": None}})
     r = run_trial(spec)
     assert r.status == "failed" and "non-finite" in r.reason
