@@ -31,9 +31,13 @@ class LossConfig:
     anchor: Optional[tuple[float, ...]] = field(None, help="gauge anchor r0 (bohr); default: the system's")
     anchor_value: Optional[float] = field(None, help="V(r0) (Hartree); default: the true potential at r0")
     anchor_weight: float = field(1.0, help="lambda, weight of the anchor term (seed 001 eq. 7)")
+    anchor_mode: str = field("penalty", help='"penalty": the lambda term of seed 000 eq. 5 / seed 001 eq. 7; '
+                             '"exact": U = N(x) - N(r0) + V(r0), the gauge fixed by construction (the term is 0)')
 
     def __post_init__(self):
         check(self.anchor_weight >= 0, "loss.anchor_weight", "must be >= 0")
+        check(self.anchor_mode in ("penalty", "exact"), "loss.anchor_mode",
+              f'unknown {self.anchor_mode!r}; use "penalty" or "exact"')
 
 
 def local_energy(system, model, x: torch.Tensor, kinetic: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -32,6 +32,7 @@ class ModelConfig:
     activation: str = field("tanh", help=f"hidden activation: one of {sorted(ACTIVATIONS)}")
     residual: bool = field(True, help="add h_{l-1} to h_l wherever two consecutive hidden widths match")
     init_scale: float = field(1.0, help="delta: initial weights and biases multiplied by it (seed 001: 0.01)")
+    radius_input: bool = field(False, help="append |x| (bohr) to the D Cartesian inputs (D > 1)")
 
     def __post_init__(self):
         check(len(self.widths) >= 1 and all(w > 0 for w in self.widths), "model.widths",
@@ -54,7 +55,8 @@ class PotentialNet(nn.Module):
         super().__init__()
         self.config = config
         self.K = len(generators)
-        sizes = (dim_in, *config.widths, 1)
+        self.radius_input = config.radius_input and dim_in > 1
+        sizes = (dim_in + int(self.radius_input), *config.widths, 1)
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -68,7 +70,7 @@ class PotentialNet(nn.Module):
         self.act = ACTIVATIONS[config.activation]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
+        h = torch.cat([x, torch.linalg.vector_norm(x, dim=-1, keepdim=True)], -1) if self.radius_input else x
         n_hidden = len(self.weights) - 1
         for i in range(n_hidden):
             z = self.act(torch.baddbmm(self.biases[i][:, None, :], h, self.weights[i]))
@@ -79,3 +81,17 @@ class PotentialNet(nn.Module):
         """Parameters of trial k as plain tensors (for saving one trial's network)."""
         return {f"w{i}": w[k].detach().cpu() for i, w in enumerate(self.weights)} | \
                {f"b{i}": b[k].detach().cpu() for i, b in enumerate(self.biases)}
+
+
+class AnchoredPotential(nn.Module):
+    """U(x) = N(x) - N(r0) + V(r0): the gauge anchor holds exactly for every weight."""
+
+    def __init__(self, net: PotentialNet, anchor_point: torch.Tensor, anchor_value: float):
+        super().__init__()
+        self.net = net
+        self.K = net.K
+        self.register_buffer("r0", anchor_point.reshape(1, 1, -1))
+        self.v0 = float(anchor_value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) - self.net(self.r0.expand(self.K, 1, -1)) + self.v0

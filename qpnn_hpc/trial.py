@@ -22,7 +22,7 @@ from . import chains as chains_mod
 from . import losses, metrics
 from .config import ConfigError, check, field, from_dict, seed_from, spec_hash, to_dict
 from .losses import LossConfig
-from .models import PRESETS, ModelConfig, PotentialNet
+from .models import PRESETS, AnchoredPotential, ModelConfig, PotentialNet
 from .samplers import MetropolisChain, MetropolisConfig, uniform_points
 from .systems import System, make_system
 from .training import TrainConfig, first_nonfinite, fit
@@ -154,6 +154,9 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
 
     model = PotentialNet(system.dim, spec0.model, [_generator(s, "init", "cpu") for s in specs],
                          dtype=dtype, device=device)
+    if spec0.loss.anchor_mode == "exact":
+        model = AnchoredPotential(model, anchor_t, anchor_val)
+        lam = 0.0
 
     if spec0.method == "qpnn":
         gens = [_generator(s, "points", device) for s in specs]

@@ -61,3 +61,16 @@ def test_local_energy_float32_and_float64_agree():
     assert e32.dtype == torch.float32
     np.testing.assert_allclose(e32.numpy(), e64.numpy(), atol=1e-5)
     np.testing.assert_allclose(e64.numpy(), -0.5, atol=1e-12)
+
+
+def test_exact_anchor_holds_for_any_weights():
+    from qpnn_hpc.models import AnchoredPotential, ModelConfig, PotentialNet
+    gens = [torch.Generator().manual_seed(s) for s in range(3)]
+    for radius in (False, True):
+        net = PotentialNet(3, ModelConfig(widths=(8, 8), radius_input=radius), gens, dtype=torch.float64)
+        r0 = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+        model = AnchoredPotential(net, r0, -1.0)
+        u0 = model(r0.expand(3, 1, 3))
+        np.testing.assert_allclose(u0.detach().numpy(), -1.0, atol=1e-14)
+        x = torch.randn((3, 5, 3), generator=gens[0], dtype=torch.float64)
+        assert model(x).shape == (3, 5) and not torch.allclose(model(x)[0], model(x)[1])
