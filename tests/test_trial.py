@@ -83,3 +83,11 @@ def test_bad_spec_names_the_field(patch, match):
     with pytest.raises(ConfigError, match=match):
         spec = TrialSpec.from_dict({**TINY, **patch})
         run_trial(spec)
+
+
+def test_fixed_length_tuple_fields_parse():
+    spec = TrialSpec.from_dict({**TINY, "system": {"name": "hydrogen", "anchor": [0.5, 0.5, 0.0]}})
+    from qpnn_hpc.trial import build_system
+    assert build_system(spec).default_anchor == (0.5, 0.5, 0.0)
+    with pytest.raises(ConfigError, match="system.anchor: expected a list of 3"):
+        TrialSpec.from_dict({**TINY, "system": {"name": "hydrogen", "anchor": [0.5]}})
