@@ -174,7 +174,7 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
         def next_points():
             x = torch.stack([c.points(N) for c in chains])
             if spec0.method == "mpnn":  # |psi| and the kinetic term do not depend on the network
-                cache["x"], cache["psi"] = x, system.psi(x).detach()
+                cache["psi"] = system.psi(x).detach()
                 cache["kin"] = system.kinetic_local(x).detach()
             return x
 
@@ -205,15 +205,15 @@ def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device,
     spec0, K = specs[0], len(specs)
     ev = spec0.eval
     e_metro, e_err, rhat, acc = chains_mod.metropolis_energy(system, model, specs, dtype, device, comm)
-    eval_gens = [_generator(s, "eval-points", device) for s in specs]
     if spec0.method == "qpnn":
-        xu = torch.stack([uniform_points(system.box, ev.uniform_energy_points, g, dtype, device)
-                          for g in eval_gens])
+        xu = torch.stack([uniform_points(system.box, ev.uniform_energy_points,
+                                         _generator(s, "energy-points", device), dtype, device) for s in specs])
         energy = metrics.mean_local_energy(system, model, xu)
     else:
         energy = torch.as_tensor(e_metro)
     if system.has_potential:
-        xe = torch.stack([uniform_points(system.box, ev.eps_points, g, dtype, device) for g in eval_gens])
+        xe = torch.stack([uniform_points(system.box, ev.eps_points, _generator(s, "eps-points", device),
+                                         dtype, device) for s in specs])
         eps = metrics.potential_error(system, model, xe).tolist()
     else:
         eps = [float("nan")] * K
