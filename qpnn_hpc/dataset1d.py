@@ -25,12 +25,13 @@ large-box energies): it does NOT meet seed 002's 0.8 mHa per particle everywhere
   and Eg depend on the box (A -> 0 as the box grows); at Z = 0.5 E2 is 70-100 mHa above
   its 50 bohr value.
 
-``box`` and ``points_per_bohr`` are arguments of :func:`dataset_specs` and
-:func:`write_dataset`.
+``box``, ``points_per_bohr``, ``stencil`` and ``train_points`` are arguments of
+:func:`dataset_specs` and :func:`write_dataset`.
 
 :func:`solve_system` is the pure per-system function (one spec in, arrays out) that a
 parallel campaign scatters; :func:`write_split` stores a list of its results in an HDF5
-group; :func:`write_dataset` is the serial driver (one file per dataset).
+group; :func:`write_dataset` is the serial driver (one file per dataset);
+:mod:`qpnn_hpc.dataset_campaign` is the MPI driver (same files, plus per-system status and resume).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ __all__ = [
     "ATOM_Z_RANGE", "ATOM_ALPHA_RANGE", "ATOM_TRAIN_POINTS", "MOLECULE_Z", "MOLECULE_ALPHA",
     "MOLECULE_R_RANGE", "MOLECULE_TRAIN_POINTS", "DEFAULT_BOX", "DEFAULT_POINTS_PER_BOHR",
     "DEFAULT_STENCIL", "KINDS", "SPLITS", "SystemSpec", "training_values", "test_values",
-    "dataset_specs", "solve_system", "write_split", "write_dataset",
+    "default_train_points", "dataset_specs", "solve_system", "write_split", "write_dataset",
 ]
 
 ATOM_Z_RANGE = (0.5, 2.0)
@@ -160,24 +161,35 @@ def test_values(lo: float, hi: float, count: int) -> np.ndarray:
     return 0.5 * (t[1:] + t[:-1])
 
 
+def default_train_points(kind: str) -> int:
+    """Seed 002's training values per parameter: 10 for atoms (Z and alpha), 50 for molecules (r)."""
+    check(kind in KINDS, "kind", f"got {kind!r}; use one of {list(KINDS)}")
+    return ATOM_TRAIN_POINTS if kind == "atoms" else MOLECULE_TRAIN_POINTS
+
+
 def dataset_specs(kind: str, split: str, box: float = DEFAULT_BOX,
                   points_per_bohr: float = DEFAULT_POINTS_PER_BOHR,
-                  stencil: int = DEFAULT_STENCIL) -> tuple[SystemSpec, ...]:
+                  stencil: int = DEFAULT_STENCIL, train_points: int | None = None) -> tuple[SystemSpec, ...]:
     """The systems of one dataset split, in storage order.
 
     ``kind``: 'atoms' (100 train, 81 test; Z outer, alpha inner) or 'molecules'
     (50 train, 49 test, increasing r). ``split``: 'train' or 'test'.
+    ``train_points``: training values per parameter (default seed 002's, see
+    :func:`default_train_points`; >= 2); the test split has the ``train_points - 1`` midpoints.
     """
     check(kind in KINDS, "kind", f"got {kind!r}; use one of {list(KINDS)}")
     check(split in SPLITS, "split", f"got {split!r}; use one of {list(SPLITS)}")
+    n = default_train_points(kind) if train_points is None else train_points
+    check(isinstance(n, int) and not isinstance(n, bool) and n >= 2, "train_points",
+          f"must be an integer >= 2 (the test split takes the n - 1 midpoints), got {n!r}")
     values = training_values if split == "train" else test_values
     grid = dict(box=float(box), points_per_bohr=float(points_per_bohr), stencil=stencil)
     if kind == "atoms":
         return tuple(SystemSpec("atom", float(Z), float(a), **grid)
-                     for Z in values(*ATOM_Z_RANGE, ATOM_TRAIN_POINTS)
-                     for a in values(*ATOM_ALPHA_RANGE, ATOM_TRAIN_POINTS))
+                     for Z in values(*ATOM_Z_RANGE, n)
+                     for a in values(*ATOM_ALPHA_RANGE, n))
     return tuple(SystemSpec("molecule", MOLECULE_Z, MOLECULE_ALPHA, float(r), **grid)
-                 for r in values(*MOLECULE_R_RANGE, MOLECULE_TRAIN_POINTS))
+                 for r in values(*MOLECULE_R_RANGE, n))
 
 
 def solve_system(spec: SystemSpec) -> dict:
@@ -243,19 +255,21 @@ def write_split(group, specs: Sequence[SystemSpec], results: Sequence[dict]) -> 
 
 def write_dataset(path, kind: str, box: float = DEFAULT_BOX,
                   points_per_bohr: float = DEFAULT_POINTS_PER_BOHR,
-                  stencil: int = DEFAULT_STENCIL) -> str:
+                  stencil: int = DEFAULT_STENCIL, train_points: int | None = None) -> str:
     """Solve every system of dataset ``kind`` serially and write one HDF5 file at ``path``.
 
     Layout: ``/x`` (grid, bohr), groups ``/train`` and ``/test`` (:func:`write_split`);
     root attributes ``kind``, ``units``, ``grid``, ``stencil``, ``gauge`` ("V -> 0 at
     infinity") and more. Written to ``path + '.part'`` and renamed when complete.
-    Returns ``path``.
+    Returns ``path``. The MPI version with per-system status and resume is
+    :func:`qpnn_hpc.dataset_campaign.run_dataset_campaign`.
     """
     import h5py
 
     check(kind in KINDS, "kind", f"got {kind!r}; use one of {list(KINDS)}")
     path = os.fspath(path)
-    splits = {split: dataset_specs(kind, split, box, points_per_bohr, stencil) for split in SPLITS}
+    splits = {split: dataset_specs(kind, split, box, points_per_bohr, stencil, train_points)
+              for split in SPLITS}
     results = {split: [solve_system(s) for s in specs] for split, specs in splits.items()}
     first = splits["train"][0]
     tmp = path + ".part"
