@@ -5,8 +5,12 @@
 Runs ``qpnn-hpc dataset CONFIG --out TMP`` into fresh folders: on 1 rank (plain process),
 then under a real ``mpiexec -n N`` (the venv's), --repeat times each, alternating. Prints,
 per run, the wall time of the whole command (Python, torch and MPI start-up included) and
-the campaign's own solve-and-write time (its "finished in" line), the best of each, the
-ratio N ranks / 1 rank, and checks the arrays of both runs are identical.
+the campaign's own solve-and-write time (its "finished in" line), the share of it the
+ranks spent in solve_system (the rest: scheduling, messages, writes) with the systems
+and solve seconds per rank, the best of each, the ratio N ranks / 1 rank, and checks the
+arrays of both runs are identical.
+On a shared machine note that Linux's autogroup scheduler gives a session (this script and
+all its ranks) one fair share of the CPUs: under outside load N ranks get no more CPU than 1.
 One BLAS thread per rank (OMP_NUM_THREADS=1 unless set); the writer is --writer (auto).
 """
 import argparse
@@ -40,6 +44,21 @@ def run(config, out, ranks, writer):
     return wall, float(m.group(1)) if m else float("nan"), head
 
 
+def per_rank(out):
+    """Systems and summed solve time (s) per rank, from the files' rank and wall_time columns."""
+    import h5py
+    import numpy as np
+
+    rank, wall = [], []
+    for f in sorted(Path(out).glob("*.h5")):
+        with h5py.File(f) as h:
+            for split in ("train", "test"):
+                rank.append(h[split]["rank"][:])
+                wall.append(h[split]["wall_time"][:])
+    rank, wall = np.concatenate(rank), np.concatenate(wall)
+    return {int(r): (int((rank == r).sum()), float(wall[rank == r].sum())) for r in np.unique(rank)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(ROOT / "jobs" / "dataset1d.toml"))
@@ -62,8 +81,12 @@ def main():
                 wall, solve, head = run(args.config, out, n, args.writer)
                 if rep == 0:
                     print(head)
-                print(f"  {n} rank(s): command {wall:6.1f} s, campaign {solve:6.1f} s  "
-                      f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+                ranks = per_rank(out)
+                busy = sum(t for _, t in ranks.values()) / (n * solve)
+                print(f"  {n} rank(s): command {wall:6.1f} s, campaign {solve:6.1f} s, ranks solving "
+                      f"{100 * busy:3.0f}% of it; per rank (systems, solve s): "
+                      + ", ".join(f"{r}: ({c}, {t:.1f})" for r, (c, t) in ranks.items())
+                      + f"  (load average {os.getloadavg()[0]:.2f})", flush=True)
                 b = best.get(n, (float("inf"), float("inf")))
                 best[n] = (min(b[0], wall), min(b[1], solve))
         one, many = Path(tmp) / "r1_0", Path(tmp) / f"r{args.ranks}_0"
