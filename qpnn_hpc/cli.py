@@ -15,6 +15,8 @@ import sys
 
 from .config import ConfigError
 from .dataset_campaign import add_parser as _add_dataset_parser
+from .shards import add_parser as _add_merge_parser
+from .submit import add_parser as _add_submit_parser
 
 
 def _run(args) -> int:
@@ -27,6 +29,9 @@ def _run(args) -> int:
 def _status(args) -> int:
     from . import results
     import h5py
+    from .jobrecord import print_jobs
+    if print_jobs(args.results):  # jobs submitted by `qpnn-hpc submit`; True: no results file yet
+        return 0
     try:
         with h5py.File(args.results, "r") as f:
             name = f.attrs.get("campaign_name", "?")
@@ -81,6 +86,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, help="output folder")
     rep.set_defaults(fn=_report)
     _add_dataset_parser(sub)
+    _add_submit_parser(sub)
+    _add_merge_parser(sub)
     return p
 
 

@@ -68,13 +68,15 @@ def _agree(r, fn):
 
 
 def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, device: str = "auto",
-                 progress: bool = True, writer: str = "auto", chains_over_ranks: bool = False) -> dict:
+                 progress: bool = True, writer: str = "auto", chains_over_ranks: bool = False,
+                 tasks=None) -> dict:
     """Run (or resume) a campaign into ``out``; returns the final status counts (rank 0).
 
     ``writer``: "auto" (mpio where h5py has MPI, else rank 0), "rank0" or "mpio".
     ``chains_over_ranks``: instead of one unit per rank, all ranks take every unit
     together: rank 0 trains, the evaluation chain blocks (eval.chain_blocks) are spread
-    over the ranks, rank 0 writes."""
+    over the ranks, rank 0 writes.
+    ``tasks``: run only these task indices (a shard, :mod:`qpnn_hpc.shards`); the others stay pending."""
     if batch < 1:
         raise ConfigError("--batch: must be >= 1")
     r = parallel.ranks()
@@ -103,6 +105,8 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
         elif r.rank == 0:
             results.create(out, camp)
     status = _agree(r, lambda: results.check_belongs(out, camp))
+    if tasks is not None:  # a shard: tasks outside it are not pending here (-1)
+        status = np.where(np.isin(np.arange(len(status)), np.asarray(list(tasks), dtype=int)), status, -1)
     units = work_units(camp.specs, status, batch)
     n_pending = sum(len(u) for u in units)
     dev = parallel.pick_device(r, device)

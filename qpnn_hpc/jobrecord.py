@@ -1,0 +1,169 @@
+"""The record of submitted jobs next to a results file, and their Slurm state.
+
+``qpnn-hpc submit ... --out results.h5`` appends one entry per submission to
+``results.h5.jobs.json``; ``qpnn-hpc status results.h5`` prints them with their state:
+
+* Slurm jobs: ``sacct`` where Slurm keeps accounting, else ``squeue`` (which knows
+  pending, running and recently finished jobs), else "unknown";
+* local and debug jobs: the state recorded when ``submit`` saw them finish.
+
+For a job array not merged yet (no ``results.h5``), the shard files' progress is shown.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+FORMAT = "qpnn_hpc.jobs/1"
+QUERY_TIMEOUT_S = 20
+
+
+def sidecar(out: str | Path) -> Path:
+    return Path(str(out) + ".jobs.json")
+
+
+def load(out: str | Path) -> list[dict]:
+    p = sidecar(out)
+    if not p.exists():
+        return []
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return []
+    return data.get("submissions", []) if isinstance(data, dict) else []
+
+
+def _save(out: str | Path, submissions: list[dict]) -> None:
+    p = sidecar(out)
+    tmp = p.with_name(p.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"format": FORMAT, "submissions": submissions}, indent=1) + "\n")
+    os.replace(tmp, p)
+
+
+def record(out: str | Path, entry: dict) -> int:
+    """Append a submission; returns its index."""
+    subs = load(out)
+    subs.append(entry)
+    _save(out, subs)
+    return len(subs) - 1
+
+
+def update(out: str | Path, index: int, **fields) -> None:
+    subs = load(out)
+    if 0 <= index < len(subs):
+        subs[index].update(fields)
+        _save(out, subs)
+
+
+# ------------------------------------------------------------------------- Slurm state
+
+def _run(cmd: list[str]):
+    if shutil.which(cmd[0]) is None:
+        return None
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+
+
+def _expand(job_id: str) -> list[str]:
+    """``12_[0-2,5]`` (a pending array in sacct) -> 12_0 12_1 12_2 12_5; others unchanged."""
+    m = re.fullmatch(r"(\d+)_\[([0-9,\-]+)(?:%\d+)?\]", job_id)
+    if not m:
+        return [job_id]
+    out = []
+    for part in m.group(2).split(","):
+        a, _, b = part.partition("-")
+        out += [f"{m.group(1)}_{i}" for i in range(int(a), int(b or a) + 1)]
+    return out
+
+
+def _parse(text: str) -> dict[str, str]:
+    states = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 2 or not parts[0]:
+            continue
+        state = parts[1].split()[0] if parts[1].strip() else "?"
+        if len(parts) > 2 and parts[2].strip() and parts[2].strip() != "None" and state == "PENDING":
+            state += f" ({parts[2].strip()})"
+        for jid in _expand(parts[0]):
+            states.setdefault(jid, state)
+    return states
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """{job id: (state, source)} for the ids sacct or squeue can tell; the rest are missing."""
+    if not job_ids:
+        return {}
+    base = sorted({j.split("_")[0] for j in job_ids})
+    found: dict[str, tuple[str, str]] = {}
+    r = _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(base)])
+    if r is not None and r.returncode == 0:  # fails without accounting ("accounting storage is disabled")
+        found.update({j: (s, "sacct") for j, s in _parse(r.stdout).items()})
+    missing = [b for b in base if not any(j.split("_")[0] == b and j in found for j in job_ids)]
+    if missing:
+        r = _run(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", ",".join(missing)])
+        if r is not None and r.returncode != 0 and len(missing) > 1:  # an id squeue forgot fails them all
+            r = None
+            for b in missing:
+                rb = _run(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", b])
+                if rb is not None and rb.returncode == 0:
+                    found.update({j: (s, "squeue") for j, s in _parse(rb.stdout).items() if j not in found})
+        if r is not None and r.returncode == 0:
+            found.update({j: (s, "squeue") for j, s in _parse(r.stdout).items() if j not in found})
+    return {j: found[j] for j in job_ids if j in found}
+
+
+# ------------------------------------------------------------------------- status lines
+
+def _shard_progress(job: dict) -> str:
+    path = job.get("out")
+    if not path or not Path(path).exists():
+        return "no file yet"
+    try:
+        import h5py
+        with h5py.File(path, "r") as f:
+            n = int((f["tasks/status"][:] != 0).sum())
+    except (OSError, KeyError):
+        return "file not readable yet"
+    return f"{n} of {job.get('tasks', '?')} tasks finished"
+
+
+def print_jobs(results_path: str | Path) -> bool:
+    """Print the submitted jobs of ``results_path``; True when there is nothing more to show
+    (jobs were submitted but the results file does not exist yet: an array not merged, or
+    a job that has not started)."""
+    subs = load(results_path)
+    if not subs:
+        return False
+    slurm_ids = [j["id"] for s in subs if s.get("executor") == "slurm" for j in s.get("jobs", [])]
+    states = slurm_states(slurm_ids)
+    print(f"{results_path}: {len(subs)} submission(s) ({sidecar(results_path).name})")
+    for s in subs:
+        n = len(s.get("jobs", []))
+        what = f"array of {n} shard jobs" if s.get("mode") == "array" else "job"
+        print(f"  {s.get('submitted', '?')}: {s.get('executor')} {what} for {s.get('campaign')}"
+              f"{' (' + s['resources_text'] + ')' if s.get('resources_text') else ''}")
+        for j in s.get("jobs", []):
+            if s.get("executor") == "slurm":
+                state, source = states.get(j["id"], ("unknown", "not known to sacct or squeue"))
+                state_text = f"{state} [{source}]"
+            else:
+                state_text = s.get("state", "unknown")
+            where = f" shard {j['shard']}: {j['out']} ({_shard_progress(j)})" if j.get("shard") else ""
+            print(f"    job {j['id']}: {state_text}{where}")
+    arrays = [s for s in subs if s.get("mode") == "array"]
+    if arrays and not Path(results_path).exists():
+        print(f"  merge the shards when they are done: qpnn-hpc merge {arrays[-1].get('merge_glob', '...')} "
+              f"--out {results_path}")
+    return not Path(results_path).exists()
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

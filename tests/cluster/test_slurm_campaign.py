@@ -1,0 +1,226 @@
+"""`qpnn-hpc submit` on a real local Slurm (the `slurm` fixture): one MPI job of 2 ranks
+over srun, a job array of shards merged with `qpnn-hpc merge`, and a running job
+requeued twice (the preemption signal, then `scontrol requeue`) that resumes its HDF5
+file with nothing lost or repeated.
+
+    .venv-cluster/bin/python -m pytest -m cluster tests/cluster/test_slurm_campaign.py
+
+Every wait has a time-out (a job still there at its time-out is cancelled). A requeued
+job is held by Slurm for about two minutes before it runs again; the requeue test lifts
+the hold with `scontrol update JobId=... StartTime=now`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from qpnn_hpc import results
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "jobs" / "tiny.toml"
+JOB_TIMEOUT_S = 180
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(not results.has_parallel_hdf5(), reason="h5py.get_config().mpi is False: run "
+                       ".ci/cluster-env.sh and use .venv-cluster/bin/python"),
+]
+
+
+def _env() -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def qpnn(*args, check: bool = True, timeout: float = 120):
+    p = subprocess.run([sys.executable, "-m", "qpnn_hpc.cli", *map(str, args)], capture_output=True, text=True,
+                       env=_env(), cwd=REPO, timeout=timeout)
+    if check:
+        assert p.returncode == 0, f"qpnn-hpc {args} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def _submit(campaign, out: Path, *extra) -> list[str]:
+    """`qpnn-hpc submit` on partition debug; the job ids as recorded in <out>.jobs.json."""
+    qpnn("submit", campaign, "--out", out, "--partition", "debug", "--time", "10", *extra)
+    subs = json.loads(Path(f"{out}.jobs.json").read_text())["submissions"]
+    return [j["id"] for j in subs[-1]["jobs"]]
+
+
+def _job(job_id: str) -> dict:
+    r = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, timeout=30)
+    return dict(kv.split("=", 1) for kv in r.stdout.split() if "=" in kv)
+
+
+def _cancel_and_fail(job_id: str, why: str, folder: Path | None = None):
+    subprocess.run(["scancel", job_id.split("_")[0]], timeout=30)
+    logs = ""
+    if folder is not None:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(folder.rglob("*_0_log.*")))
+    pytest.fail(f"Slurm job {job_id}: {why}\n{logs}")
+
+
+def _wait_state(job_id: str, states: tuple[str, ...], timeout: float = JOB_TIMEOUT_S, folder=None) -> dict:
+    deadline = time.monotonic() + timeout
+    info = {}
+    while time.monotonic() < deadline:
+        info = _job(job_id)
+        if info.get("JobState") in states:
+            return info
+        if info.get("JobState") in ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+            _cancel_and_fail(job_id, f"ended {info['JobState']}", folder)
+        time.sleep(0.5)
+    _cancel_and_fail(job_id, f"not {'/'.join(states)} after {timeout}s (state {info.get('JobState')})", folder)
+
+
+def _wait_done(job_id: str, folder: Path) -> None:
+    _wait_state(job_id, ("COMPLETED",), folder=folder)
+
+
+def _finished_rows(out: Path) -> int:
+    try:
+        with h5py.File(out, "r") as f:
+            return int((f["tasks/status"][:] != results.PENDING).sum())
+    except (OSError, KeyError):
+        return 0
+
+
+def _wait_rows(out: Path, at_least: int, job_id: str, folder: Path, timeout: float = JOB_TIMEOUT_S) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = _finished_rows(out)
+        if n >= at_least:
+            return n
+        if _job(job_id).get("JobState") not in ("PENDING", "RUNNING", "CONFIGURING"):
+            _cancel_and_fail(job_id, f"ended before {at_least} rows were finished ({n})", folder)
+        time.sleep(0.2)
+    _cancel_and_fail(job_id, f"fewer than {at_least} rows finished after {timeout}s", folder)
+
+
+def _job_processes(job_id: str) -> list[int]:
+    """Live processes of a job (SLURM_JOB_ID in their environment; zombies do not count)."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                continue
+            if f"SLURM_JOB_ID={job_id}".encode() in proc.joinpath("environ").read_bytes().split(b"\0"):
+                pids.append(int(proc.name))
+        except (OSError, IndexError):
+            continue
+    return pids
+
+
+def _wait_no_processes(job_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while (pids := _job_processes(job_id)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pids, f"processes of job {job_id} still alive {timeout}s after its requeue: {pids}"
+
+
+def _pending_per_run(folder: Path, job_id: str) -> list[int]:
+    """Pending task count printed by rank 0 at the start of each run of the job (one log, appended)."""
+    text = (folder / job_id / f"{job_id}_0_log.out").read_text()
+    return [int(n) for n in re.findall(r"\[qpnn-hpc\] \S+: \d+ tasks, (\d+) pending", text)]
+
+
+@pytest.fixture(scope="module")
+def mpi_run(slurm, tmp_path_factory):
+    """jobs/tiny.toml as one job: 1 node x 2 MPI ranks over srun --mpi=pmix."""
+    d = tmp_path_factory.mktemp("mpi")
+    out = d / "tiny.h5"
+    t0 = time.monotonic()
+    (job,) = _submit(TINY, out, "--nodes", "1", "--ntasks-per-node", "2")
+    _wait_done(job, d / "tiny.h5.submitit")
+    return {"out": out, "job": job, "folder": d / "tiny.h5.submitit", "seconds": time.monotonic() - t0}
+
+
+def test_mpi_job_over_srun(mpi_run):
+    out, job, folder = mpi_run["out"], mpi_run["job"], mpi_run["folder"]
+    t = results.read_table(out)
+    assert (t["status"] == results.DONE).all() and len(t["status"]) == 12
+    assert set(t["rank"]) == {0, 1}  # two MPI ranks shared the work
+    assert _pending_per_run(folder, job) == [12]  # one run, every task once
+    log = (folder / job / f"{job}_0_log.out").read_text()
+    assert "2 rank(s), parallel HDF5" in log
+    # the sbatch script submitit wrote is what --dry-run prints
+    script = (folder / job / f"{job}_submission.sh").read_text()
+    assert "#SBATCH --ntasks-per-node=2" in script and "--mpi=pmix" in script and "#SBATCH --requeue" in script
+    dry = qpnn("submit", TINY, "--out", out, "--partition", "debug", "--time", "10", "--nodes", "1",
+               "--ntasks-per-node", "2", "--dry-run").stdout
+    assert dry == script
+    # status shows the Slurm state (no accounting here: squeue) and the file's counts
+    s = qpnn("status", out).stdout
+    assert re.search(rf"job {job}: COMPLETED \[(squeue|sacct)\]", s), s
+    assert "12 done" in s
+    print(f"MPI job {job}: submit to completed in {mpi_run['seconds']:.1f} s")
+
+
+def test_job_array_of_shards_and_merge(mpi_run, tmp_path):
+    out = tmp_path / "tiny.h5"
+    t0 = time.monotonic()
+    ids = _submit(TINY, out, "--array", "2", "--ntasks-per-node", "1")
+    assert len(ids) == 2 and all(re.fullmatch(r"\d+_[01]", i) for i in ids)
+    s = qpnn("status", out).stdout  # before the merge: the jobs and their shard files
+    assert all(f"job {i}:" in s for i in ids) and "qpnn-hpc merge" in s, s
+    for i in ids:
+        _wait_done(i, tmp_path / "tiny.h5.submitit")
+    shards = sorted(tmp_path.glob("tiny.shard*-of-2.h5"))
+    assert len(shards) == 2
+    done = [results.read_table(p)["status"] == results.DONE for p in shards]
+    assert not (done[0] & done[1]).any() and (done[0] | done[1]).all()  # each task in one shard
+    m = qpnn("merge", *shards, "--out", out)
+    assert "12 done" in m.stdout
+    merged, ref = results.read_table(out), results.read_table(mpi_run["out"])
+    assert (merged["status"] == results.DONE).all()
+    for key in ("energy", "eps", "potential", "loss_curve"):  # same numbers as the MPI job
+        np.testing.assert_array_equal(merged[key], ref[key])
+    print(f"array {ids}: submit to merged in {time.monotonic() - t0:.1f} s")
+
+
+def test_requeued_job_resumes(slurm, tmp_path):
+    """Interrupt a running 2-rank job twice: the preemption signal (submitit checkpoints and
+    requeues), then an external `scontrol requeue`. Rows done before an interruption are
+    never run again; every task ends done exactly once."""
+    camp = tmp_path / "slow.toml"  # tiny, longer: 24 tasks, a few seconds each on 2 busy cores
+    camp.write_text(TINY.read_text().replace("trials = 2", "trials = 4").replace("epochs = 40", "epochs = 300"))
+    out = tmp_path / "slow.h5"
+    folder = tmp_path / "slow.h5.submitit"
+    t0 = time.monotonic()
+    (job,) = _submit(camp, out, "--ntasks-per-node", "2")
+    n = 24
+    snapshots = []
+    for how in ("signal", "scontrol"):
+        at_least = (snapshots[-1][0].sum() if snapshots else 0) + 3
+        _wait_rows(out, at_least, job, folder)
+        if how == "signal":  # what Slurm sends --signal-delay seconds before the time limit
+            subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+        else:
+            subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
+        info = _wait_state(job, ("PENDING",), timeout=60, folder=folder)  # requeued and held
+        assert int(info.get("Restarts", 0)) == len(snapshots) + 1
+        _wait_no_processes(job)
+        t = results.read_table(out)  # the job's processes are gone: the file is the checkpoint
+        finished = t["status"] != results.PENDING
+        assert finished.sum() < n, f"the campaign finished before the {how} requeue; make it longer"
+        snapshots.append((finished, t["finished"].copy()))
+        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+    _wait_done(job, folder)
+
+    final = results.read_table(out)
+    assert (final["status"] == results.DONE).all()  # nothing lost
+    for finished, when in snapshots:  # rows done before an interruption were not run again
+        np.testing.assert_array_equal(final["finished"][finished], when[finished])
+    pending = _pending_per_run(folder, job)  # each run took exactly the rows not yet done
+    assert pending == [n] + [n - int(f.sum()) for f, _ in snapshots], pending
+    log = (folder / job / f"{job}_0_log.out").read_text()
+    assert "preemption/time-limit signal: requeueing" in log  # the checkpoint ran on the signal
+    print(f"requeued job {job}: runs with {pending} pending; {time.monotonic() - t0:.1f} s in all")
