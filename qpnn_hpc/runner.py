@@ -44,9 +44,8 @@ def work_units(specs, status, batch: int) -> list[list[int]]:
 def _run_unit(specs, unit, device, comm=None):
     try:
         return run_trials([specs[i] for i in unit], device, comm)
-    except ConfigError:
-        raise
-    except Exception as e:  # a crash in one unit is recorded, the campaign goes on
+    except Exception as e:  # a crash in one unit is recorded, the campaign goes on (specs were
+        # validated when the campaign was expanded, so a ConfigError here is a bug, not bad input)
         reason = f"{type(e).__name__}: {e}"
         traceback.print_exc(file=sys.stderr)
         return [failed_result(specs[i], reason) for i in unit]

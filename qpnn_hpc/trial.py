@@ -73,7 +73,8 @@ class TrialSpec:
                 raise ConfigError(f"model: unknown preset {preset!r}; valid: {', '.join(sorted(PRESETS))}")
             data["model"] = to_dict(PRESETS[preset])
         spec = from_dict(cls, data)
-        build_system(spec)  # validate the system's name and parameters now, not mid-campaign
+        # validate the system and its anchor now, not mid-campaign
+        build_system(spec).anchor(spec.loss.anchor, spec.loss.anchor_value)
         return spec
 
     @property
