@@ -95,14 +95,15 @@ def smoothstep5(t):
 
 
 def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, width: float = 1.0,
-               z_net: float = 1.0):
+               z_net: float = 1.0, fit_window: Optional[tuple[float, float]] = None):
     """Replace the Gaussian-basis tail by the right asymptotic form.
 
     Beyond the matching radius the density of a neutral atom decays as
         rho_A(r) = exp(a0 + 2 beta ln r - 2 kappa r + a1/r),
         kappa = sqrt(2 IP),  beta = z_net/kappa - 1  (z_net = Z - N + 1 = 1),
     (the 1/r term is the first correction of the asymptotic series). a0 and a1 are a
-    least-squares fit of ln rho on [r_match - width, r_match + width]; u = ln rho is then
+    least-squares fit of ln rho on ``fit_window`` (default [r_match - width, r_match + width];
+    a wider window averages out the oscillations of a Gaussian tail); u = ln rho is then
     blended with a quintic C2 step s over that window,
         u = (1 - s) u_G + s u_A ,
     so that u, u', u'' (hence rho, rho', Lap rho and v_eff) stay continuous. Returns
@@ -112,7 +113,8 @@ def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, width: float = 
     kappa = math.sqrt(2.0 * ip)
     beta = z_net / kappa - 1.0
     lo, hi = r_match - width, r_match + width
-    w = (r >= lo) & (r <= hi)
+    f_lo, f_hi = (lo, hi) if fit_window is None else (float(fit_window[0]), float(fit_window[1]))
+    w = (r >= f_lo) & (r <= f_hi)
     A = np.stack([np.ones(w.sum()), 1.0 / r[w]], axis=1)
     b = uG[w] - 2 * beta * np.log(r[w]) + 2 * kappa * r[w]
     (a0, a1), *_ = np.linalg.lstsq(A, b, rcond=None)
@@ -128,10 +130,10 @@ def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, width: float = 
     drho_new = rho_new * du
     lap_new = rho_new * (d2u + du * du) + 2 * drho_new / r
     info = dict(kappa=kappa, beta=beta, a0=float(a0), a1=float(a1), r_match=float(r_match),
-                width=float(width), z_net=float(z_net),
+                width=float(width), z_net=float(z_net), fit_window=[f_lo, f_hi],
                 form="rho = exp(a0 + 2 beta ln r - 2 kappa r + a1/r), kappa = sqrt(2 IP), "
                      "beta = z_net/kappa - 1; ln rho blended with a quintic C2 step on "
-                     "[r_match - width, r_match + width]")
+                     "[r_match - width, r_match + width]; a0, a1: least squares of ln rho on fit_window")
     return rho_new, drho_new, lap_new, info
 
 

@@ -77,9 +77,15 @@ def test_table_barrier_and_gauges(atom):
     assert ti["ip"] == pytest.approx(ti["e_cation"] - ti["e_atom"])
     assert te["anchor_value"] - ti["anchor_value"] == pytest.approx(te["e_cation"])
     np.testing.assert_array_equal(ti["kinetic_local"], te["kinetic_local"])
-    # the tail is grafted: v_eff -> -1/r, within 10 mHa beyond the matching window
-    far = (r > ti["meta"]["graft"]["r_match"] + 1.5) & (r < 10)
-    assert np.abs(v[far] + 1 / r[far]).max() < 0.01
+    # the tail is grafted: beyond the blend window v_eff is the inversion of the asymptotic
+    # form exp(a0 + 2 beta ln r - 2 kappa r + a1/r), and v_eff(10) = -1/10 within 10 mHa
+    g = ti["meta"]["graft"]
+    far = r > g["r_match"] + g["width"]
+    du = 2 * g["beta"] / r - 2 * g["kappa"] - g["a1"] / r ** 2
+    d2u = -2 * g["beta"] / r ** 2 + 2 * g["a1"] / r ** 3
+    np.testing.assert_allclose(v[far], (ti["mu"] + 0.5 * atoms.kinetic_from_log(r, du, d2u))[far],
+                               rtol=1e-6, atol=1e-8)
+    assert abs(np.interp(10.0, r, v) + 0.1) < 0.01
     # the stored column is the inversion of the stored rho, rho', Lap rho
     np.testing.assert_allclose(ti["kinetic_local"],
                                atoms.kinetic_local(r, ti["density"], ti["drho"], ti["lap_rho"]), rtol=1e-12)
@@ -141,3 +147,18 @@ def test_fast_radial_qpnn_on_li():
     assert res.energy_exact == pytest.approx(-t["ip"])
     assert abs(res.energy - res.energy_exact) < 0.015, res.energy - res.energy_exact
     assert np.abs(res.potential - np.interp(res.grid, r, v)).max() < 0.05
+
+
+def test_atoms_campaign_expands(monkeypatch):
+    """jobs/atoms.toml: 3 atoms x 2 gauges x 10 trials with the seed-000 settings."""
+    from qpnn_hpc import campaign
+    monkeypatch.chdir(ROOT)  # the table paths are relative to the repository root
+    c = campaign.load(ROOT / "jobs/atoms.toml")
+    assert len(c.specs) == 60
+    s = c.specs[0]
+    assert s.system["geometry"] == "radial" and (s.system["lo"], s.system["hi"]) == (0.1, 10.0)
+    assert s.model.widths == (64, 128, 128) and s.model.residual and s.model.activation == "tanh"
+    assert (s.train.epochs, s.train.points, s.train.lr, s.train.weight_decay) == (500, 5000, 1e-3, 1e-4)
+    assert s.train.clip_norm is not None
+    files = {sp.system["file"] for sp in c.specs}
+    assert files == {f"qpnn_hpc/data/{a}_{g}.npz" for a in atoms.ATOMS for g in atoms.GAUGES}

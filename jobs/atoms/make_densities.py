@@ -47,7 +47,8 @@ from qpnn_hpc import atoms  # noqa: E402
 RECIPES = {
     "li": dict(symbol="Li", Z=3, spin=1, method="fci", basis="aug-cc-pCVTZ", r_match=7.0),
     "be": dict(symbol="Be", Z=4, spin=0, method="fci", basis="aug-cc-pCVTZ", r_match=5.5),
-    "ne": dict(symbol="Ne", Z=10, spin=0, method="ccsd", basis="aug-cc-pwCVQZ", r_match=2.5),
+    "ne": dict(symbol="Ne", Z=10, spin=0, method="ccsd", basis="aug-cc-pwCVQZ", r_match=1.75,
+               width=0.75, fit_window=(1.0, 4.0)),
 }
 CATION_SPIN = {"li": 0, "be": 1, "ne": 1}
 BE_FALLBACK = dict(symbol="Be", Z=4, spin=0, method="ccsd(t)", basis="aug-cc-pCVQZ", r_match=5.5)
@@ -213,30 +214,60 @@ def make_atom(key: str, out: Path, recipe: dict, r=None) -> dict:
     nel = float(np.trace(dm @ mol.intor("int1e_ovlp")))
     r = radial_grid() if r is None else r
     rho, drho, lap = radial_density(mol, dm, r)
+    return write_atom(key, out, rec, mol, r, rho, drho, lap, e_atom, e_cat, method, nel, t_qc, t0)
+
+
+def write_atom(key, out, rec, mol_or_nao, r, rho, drho, lap, e_atom, e_cat, method, nel, t_qc, t0,
+               note=""):
+    """Graft the tail (``rec``: r_match, width, fit_window) and write both gauges' tables."""
     ip = e_cat - e_atom
-    rho_g, drho_g, lap_g, graft = atoms.graft_tail(r, rho, drho, lap, ip, rec["r_match"], width=1.0)
+    rho_g, drho_g, lap_g, graft = atoms.graft_tail(r, rho, drho, lap, ip, rec["r_match"],
+                                                   width=rec.get("width", 1.0),
+                                                   fit_window=rec.get("fit_window"))
+    nao = mol_or_nao if isinstance(mol_or_nao, int) else int(mol_or_nao.nao)
     meta = dict(atom=rec["symbol"], state={"li": "2S", "be": "1S", "ne": "1S"}[key], Z=rec["Z"],
                 method=method, basis=rec["basis"] + (" (= aug-cc-pVXZ + core shells of cc-pCVXZ)"
                                                      if rec["basis"].lower().startswith("aug-cc-pcv")
                                                      and rec["symbol"] in ("Li", "Be") else ""),
-                nao=int(mol.nao), electrons_dm=nel, pyscf_seconds=round(t_qc, 1),
+                nao=nao, electrons_dm=nel, pyscf_seconds=round(t_qc, 1),
                 radial_grid="r = 0.05 .. 12 bohr, dr = 0.01", angular="Lebedev 194, spherical average",
                 derivatives="rho, rho', Lap rho analytic in the AO basis (eval_rho MGGA, with_lapl)",
                 graft=graft, generator="jobs/atoms/make_densities.py")
-    # the raw (ungrafted) columns too, for plots and checks
+    if note:
+        meta["note"] = note
+    # the raw (ungrafted) columns too, for plots, checks and a later re-graft
     paths = atoms.write_tables(out / key, r, rho_g, drho_g, lap_g, e_atom, e_cat, meta)
     for p in paths:
         with np.load(p) as d:
             data = {k: d[k] for k in d.files}
-        data["density_raw"], data["kinetic_local_raw"] = rho, atoms.kinetic_local(r, rho, drho, lap)
+        data["density_raw"], data["drho_raw"], data["lap_rho_raw"] = rho, drho, lap
+        data["kinetic_local_raw"] = atoms.kinetic_local(r, rho, drho, lap)
         np.savez_compressed(p, **data)
     k = atoms.kinetic_local(r, rho_g, drho_g, lap_g)
     rb, vb = atoms.barrier(r, -ip + 0.5 * k)
-    summary = dict(atom=key, e_atom=e_atom, e_cation=e_cat, ip=ip, nao=int(mol.nao), electrons=nel,
+    summary = dict(atom=key, e_atom=e_atom, e_cation=e_cat, ip=ip, nao=nao, electrons=nel,
                    barrier_r=rb, barrier_v_ionisation=vb, seconds=round(time.time() - t0, 1),
                    files=[str(p) for p in paths])
     print(json.dumps(summary), flush=True)
     return summary
+
+
+def regraft(key: str, out: Path, rec: dict) -> dict:
+    """Re-graft an existing table (its raw columns) with ``rec``'s graft; no PySCF."""
+    from scipy.interpolate import CubicSpline
+    t = atoms.load_table(out / f"{key}_ionisation.npz")
+    r, rho = t["x"], t["density_raw"]
+    if "drho_raw" in t:
+        drho, lap = t["drho_raw"], t["lap_rho_raw"]
+        note = "re-grafted (--regraft) from the raw columns"
+    else:  # tables written before the raw rho', Lap rho were stored: rho' from a spline of ln rho
+        du = CubicSpline(r, np.log(rho))(r, 1)
+        drho, lap = rho * du, 2 * rho * (t["kinetic_local_raw"] + du * du / 4)
+        note = ("re-grafted (--regraft) from a table without the raw rho', Lap rho: rho' from a "
+                "cubic spline of ln rho_raw (dr = 0.01), Lap rho from the raw kinetic_local")
+    m = t["meta"]
+    return write_atom(key, out, rec, int(m["nao"]), r, rho, drho, lap, t["e_atom"], t["e_cation"],
+                      m["method"], m["electrons_dm"], m["pyscf_seconds"], time.time(), note=note)
 
 
 def main(argv=None):
@@ -244,12 +275,13 @@ def main(argv=None):
     ap.add_argument("atoms", nargs="+", choices=sorted(RECIPES))
     ap.add_argument("--out", default=str(ROOT / "qpnn_hpc" / "data"))
     ap.add_argument("--be-fallback", action="store_true", help="Be: CCSD(T)/aug-cc-pCVQZ, relaxed CCSD density")
+    ap.add_argument("--regraft", action="store_true", help="only redo the tail graft of existing tables in --out")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for key in args.atoms:
         rec = BE_FALLBACK if (key == "be" and args.be_fallback) else RECIPES[key]
-        make_atom(key, out, rec)
+        (regraft if args.regraft else make_atom)(key, out, rec)
 
 
 if __name__ == "__main__":
