@@ -27,7 +27,7 @@ The two differ by the constant E_total + IP = E(cation). The anchor (seed 000 eq
 
 Shipped tables (``qpnn_hpc/data/{li,be,ne}_{energy,ionisation}.npz``, written by
 ``jobs/atoms/make_densities.py``) hold arrays ``x`` (r), ``density``, ``drho``,
-``lap_rho``, ``kinetic_local`` and scalars ``energy`` (the eigenvalue in the table's gauge),
+``lap_rho``, ``kinetic_local``, ``potential`` (v_eff in the table's gauge) and scalars ``energy`` (the eigenvalue in the table's gauge),
 ``anchor``, ``anchor_value``, ``mu``, ``e_atom``, ``e_cation``, ``ip``, ``r_match`` and
 strings ``method``, ``basis``, ``gauge``, ``graft``.
 """
@@ -153,7 +153,9 @@ def write_tables(stem: str | Path, r, rho, drho, lap_rho, e_atom: float, e_catio
                  meta: dict, r0: float = DEFAULT_R0) -> list[Path]:
     """Write ``{stem}_{gauge}.npz`` for both gauges; returns the paths.
 
-    Arrays: x (bohr), density, drho, lap_rho, kinetic_local; scalars: energy (eigenvalue
+    Arrays: x (bohr), density, drho, lap_rho, kinetic_local, potential (v_eff in the gauge,
+    Hartree: the system's "true" V, so that campaigns record eps and the exact-inversion
+    curve beside the learned one); scalars: energy (eigenvalue
     in the gauge = mu), anchor r0, anchor_value v_eff(r0), mu, e_atom, e_cation, ip;
     strings: gauge and, JSON-encoded in ``meta``, everything in ``meta`` (method, basis,
     graft, ...)."""
@@ -167,7 +169,7 @@ def write_tables(stem: str | Path, r, rho, drho, lap_rho, e_atom: float, e_catio
         path = Path(f"{stem}_{gauge}.npz")
         np.savez_compressed(
             path, x=r, density=np.asarray(rho, np.float64), drho=np.asarray(drho, np.float64),
-            lap_rho=np.asarray(lap_rho, np.float64), kinetic_local=k,
+            lap_rho=np.asarray(lap_rho, np.float64), kinetic_local=k, potential=mu + 0.5 * k,
             energy=np.float64(mu), anchor=np.float64(r0), anchor_value=np.float64(mu + 0.5 * k0),
             mu=np.float64(mu), e_atom=np.float64(e_atom), e_cation=np.float64(e_cation),
             ip=np.float64(ip), gauge=np.str_(gauge), meta=np.str_(json.dumps(meta, sort_keys=True)))

@@ -77,6 +77,8 @@ def test_table_barrier_and_gauges(atom):
     assert ti["ip"] == pytest.approx(ti["e_cation"] - ti["e_atom"])
     assert te["anchor_value"] - ti["anchor_value"] == pytest.approx(te["e_cation"])
     np.testing.assert_array_equal(ti["kinetic_local"], te["kinetic_local"])
+    for t in (ti, te):  # the potential column is the exact inversion in the table's gauge
+        np.testing.assert_allclose(t["potential"], t["mu"] + 0.5 * t["kinetic_local"], rtol=1e-12)
     # the tail is grafted: beyond the blend window v_eff is the inversion of the asymptotic
     # form exp(a0 + 2 beta ln r - 2 kappa r + a1/r), and v_eff(10) = -1/10 within 10 mHa
     g = ti["meta"]["graft"]
@@ -97,7 +99,7 @@ def test_tabulated_system_carries_the_gauge(atom):
         t = atoms.load_table(atom, gauge)
         sys_ = make_system("tabulated", {"file": str(atoms.table_path(atom, gauge)), "geometry": "radial",
                                          "lo": 0.1, "hi": 10.0})
-        assert sys_.exact_energy == pytest.approx(t["energy"])
+        assert sys_.exact_energy == pytest.approx(t["energy"]) and sys_.has_potential
         (r0,), v0 = sys_.anchor()
         assert r0 == pytest.approx(2.0) and v0 == pytest.approx(t["anchor_value"])
         r = torch.tensor([[0.5], [1.0], [2.0], [5.0]], dtype=torch.float64)
