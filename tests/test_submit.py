@@ -232,3 +232,19 @@ def test_slurm_state_from_sacct_else_squeue_else_unknown(tmp_path, monkeypatch, 
     # with accounting, sacct wins (a pending array is one line with a range)
     (bin_dir / "sacct").write_text("#!/bin/sh\nprintf '7|COMPLETED\\n8_[0-1]|PENDING\\n'\n")
     assert jobrecord.slurm_states(["7", "8_1"]) == {"7": ("COMPLETED", "sacct"), "8_1": ("PENDING", "sacct")}
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "slurm").iterdir() if p.suffix in (".sbatch", ".sh")))
+def test_slurm_scripts(script):
+    """The hand-written scripts parse, and the sbatch ones keep their preemption contract
+    (run for real by tests/cluster/test_slurm_campaign.py::test_cpu_sbatch_script_requeues_itself)."""
+    import subprocess
+    path = ROOT / "slurm" / script
+    subprocess.run(["bash", "-n", str(path)], check=True)
+    text = path.read_text()
+    if path.suffix == ".sbatch":
+        for line in ("#SBATCH --signal=B:USR1@120", "#SBATCH --requeue", "trap requeue USR1",
+                     'scontrol requeue "$SLURM_JOB_ID"', 'srun --mpi="$SRUN_MPI" $QPNN "$@" &',
+                     "#SBATCH --partition=", "#SBATCH --account=", "module load"):
+            assert line in text, (script, line)
+        assert ("#SBATCH --gpus-per-task=1" in text) == ("gpu" in script)

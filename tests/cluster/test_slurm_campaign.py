@@ -1,7 +1,8 @@
 """`qpnn-hpc submit` on a real local Slurm (the `slurm` fixture): one MPI job of 2 ranks
 over srun, a job array of shards merged with `qpnn-hpc merge`, and a running job
 requeued twice (the preemption signal, then `scontrol requeue`) that resumes its HDF5
-file with nothing lost or repeated.
+file with nothing lost or repeated; and slurm/campaign-cpu.sbatch requeueing itself on
+its signal.
 
     .venv-cluster/bin/python -m pytest -m cluster tests/cluster/test_slurm_campaign.py
 
@@ -64,7 +65,8 @@ def _cancel_and_fail(job_id: str, why: str, folder: Path | None = None):
     subprocess.run(["scancel", job_id.split("_")[0]], timeout=30)
     logs = ""
     if folder is not None:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(folder.rglob("*_0_log.*")))
+        files = sorted(folder.rglob("*_0_log.*")) + sorted(folder.glob("*.out"))
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in files)
     pytest.fail(f"Slurm job {job_id}: {why}\n{logs}")
 
 
@@ -126,10 +128,44 @@ def _wait_no_processes(job_id: str, timeout: float = 60) -> None:
     assert not pids, f"processes of job {job_id} still alive {timeout}s after its requeue: {pids}"
 
 
-def _pending_per_run(folder: Path, job_id: str) -> list[int]:
-    """Pending task count printed by rank 0 at the start of each run of the job (one log, appended)."""
-    text = (folder / job_id / f"{job_id}_0_log.out").read_text()
-    return [int(n) for n in re.findall(r"\[qpnn-hpc\] \S+: \d+ tasks, (\d+) pending", text)]
+def _pending_per_run(log: Path) -> list[int]:
+    """Pending task count printed by rank 0 at the start of each run of a job (one log, appended)."""
+    return [int(n) for n in re.findall(r"\[qpnn-hpc\] \S+: \d+ tasks, (\d+) pending", log.read_text())]
+
+
+def _slow_campaign(tmp_path: Path) -> Path:
+    """tiny, longer: 24 tasks, a second or more each on 2 busy cores."""
+    camp = tmp_path / "slow.toml"
+    camp.write_text(TINY.read_text().replace("trials = 2", "trials = 4").replace("epochs = 40", "epochs = 300"))
+    return camp
+
+
+def _interrupt(job: str, out: Path, folder: Path, interrupt, snapshots: list) -> None:
+    """Once 3 more rows are done: ``interrupt()`` (which must requeue the job), wait until the
+    job is pending again with its processes gone, record the file, lift Slurm's requeue hold."""
+    _wait_rows(out, (snapshots[-1][0].sum() if snapshots else 0) + 3, job, folder)
+    interrupt()
+    info = _wait_state(job, ("PENDING",), timeout=60, folder=folder)  # requeued and held
+    assert int(info.get("Restarts", 0)) == len(snapshots) + 1
+    _wait_no_processes(job)
+    t = results.read_table(out)  # the job's processes are gone: the file is the checkpoint
+    finished = t["status"] != results.PENDING
+    assert finished.sum() < len(finished), "the campaign finished before the requeue; make it longer"
+    snapshots.append((finished, t["finished"].copy()))
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+
+
+def _check_resumed(out: Path, log: Path, snapshots: list) -> list[int]:
+    """Nothing lost (all done), nothing repeated (rows done before an interruption kept their
+    finish time; each run took exactly the rows not yet done)."""
+    final = results.read_table(out)
+    n = len(final["status"])
+    assert (final["status"] == results.DONE).all()
+    for finished, when in snapshots:
+        np.testing.assert_array_equal(final["finished"][finished], when[finished])
+    pending = _pending_per_run(log)
+    assert pending == [n] + [n - int(f.sum()) for f, _ in snapshots], pending
+    return pending
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +184,7 @@ def test_mpi_job_over_srun(mpi_run):
     t = results.read_table(out)
     assert (t["status"] == results.DONE).all() and len(t["status"]) == 12
     assert set(t["rank"]) == {0, 1}  # two MPI ranks shared the work
-    assert _pending_per_run(folder, job) == [12]  # one run, every task once
+    assert _pending_per_run(folder / job / f"{job}_0_log.out") == [12]  # one run, every task once
     log = (folder / job / f"{job}_0_log.out").read_text()
     assert "2 rank(s), parallel HDF5" in log
     # the sbatch script submitit wrote is what --dry-run prints
@@ -187,40 +223,45 @@ def test_job_array_of_shards_and_merge(mpi_run, tmp_path):
 
 
 def test_requeued_job_resumes(slurm, tmp_path):
-    """Interrupt a running 2-rank job twice: the preemption signal (submitit checkpoints and
-    requeues), then an external `scontrol requeue`. Rows done before an interruption are
-    never run again; every task ends done exactly once."""
-    camp = tmp_path / "slow.toml"  # tiny, longer: 24 tasks, a few seconds each on 2 busy cores
-    camp.write_text(TINY.read_text().replace("trials = 2", "trials = 4").replace("epochs = 40", "epochs = 300"))
+    """Interrupt a running 2-rank `qpnn-hpc submit` job twice: the preemption signal (submitit
+    checkpoints and requeues), then an external `scontrol requeue`. Rows done before an
+    interruption are never run again; every task ends done exactly once."""
+    camp = _slow_campaign(tmp_path)
     out = tmp_path / "slow.h5"
     folder = tmp_path / "slow.h5.submitit"
     t0 = time.monotonic()
     (job,) = _submit(camp, out, "--ntasks-per-node", "2")
-    n = 24
     snapshots = []
-    for how in ("signal", "scontrol"):
-        at_least = (snapshots[-1][0].sum() if snapshots else 0) + 3
-        _wait_rows(out, at_least, job, folder)
-        if how == "signal":  # what Slurm sends --signal-delay seconds before the time limit
-            subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
-        else:
-            subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
-        info = _wait_state(job, ("PENDING",), timeout=60, folder=folder)  # requeued and held
-        assert int(info.get("Restarts", 0)) == len(snapshots) + 1
-        _wait_no_processes(job)
-        t = results.read_table(out)  # the job's processes are gone: the file is the checkpoint
-        finished = t["status"] != results.PENDING
-        assert finished.sum() < n, f"the campaign finished before the {how} requeue; make it longer"
-        snapshots.append((finished, t["finished"].copy()))
-        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+    # what Slurm sends --signal-delay seconds before the time limit (to the srun tasks)
+    _interrupt(job, out, folder, lambda: subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30),
+               snapshots)
+    _interrupt(job, out, folder, lambda: subprocess.run(["scontrol", "requeue", job], check=True, timeout=30),
+               snapshots)
     _wait_done(job, folder)
-
-    final = results.read_table(out)
-    assert (final["status"] == results.DONE).all()  # nothing lost
-    for finished, when in snapshots:  # rows done before an interruption were not run again
-        np.testing.assert_array_equal(final["finished"][finished], when[finished])
-    pending = _pending_per_run(folder, job)  # each run took exactly the rows not yet done
-    assert pending == [n] + [n - int(f.sum()) for f, _ in snapshots], pending
-    log = (folder / job / f"{job}_0_log.out").read_text()
-    assert "preemption/time-limit signal: requeueing" in log  # the checkpoint ran on the signal
+    log = folder / job / f"{job}_0_log.out"
+    pending = _check_resumed(out, log, snapshots)
+    assert "preemption/time-limit signal: requeueing" in log.read_text()  # the checkpoint ran on the signal
     print(f"requeued job {job}: runs with {pending} pending; {time.monotonic() - t0:.1f} s in all")
+
+
+def test_cpu_sbatch_script_requeues_itself(slurm, tmp_path):
+    """slurm/campaign-cpu.sbatch: 2 ranks over srun; on USR1 to the batch shell (its
+    --signal=B:USR1@120) the script requeues the job, and the rerun resumes the file."""
+    camp = _slow_campaign(tmp_path)
+    out, log = tmp_path / "slow.h5", tmp_path / "job.out"
+    env = dict(_env(), QPNN=f"{sys.executable} -m qpnn_hpc.cli")
+    t0 = time.monotonic()
+    r = subprocess.run(["sbatch", "--parsable", "--partition=debug", "--ntasks-per-node=2", "--cpus-per-task=1",
+                        "--time=10", f"--output={log}", str(REPO / "slurm" / "campaign-cpu.sbatch"),
+                        "run", str(camp), "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip().split(";")[0]
+    snapshots = []
+    _interrupt(job, out, tmp_path, lambda: subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True,
+                                                          timeout=30), snapshots)
+    _wait_done(job, tmp_path)
+    pending = _check_resumed(out, log, snapshots)
+    text = log.read_text()
+    assert "requeueing job" in text and "(restart 1)" in text and "srun exited with status 0" in text, text
+    print(f"sbatch script job {job}: runs with {pending} pending; {time.monotonic() - t0:.1f} s in all")
