@@ -48,7 +48,7 @@ def summary(table: dict, rows: list[int]) -> dict:
     done = [r for r, s in zip(rows, status) if s == results.DONE]
     e = table["energy"][done]
     eps = table["eps"][done]
-    exact = table["energy_exact"][rows[0]]
+    exact = table["energy_exact"][done[0] if done else rows[0]]  # pending rows hold NaN
     return {
         "done": len(done), "failed": int((status == results.FAILED).sum()),
         "pending": int((status == results.PENDING).sum()),
@@ -97,7 +97,7 @@ def _plots(table: dict, out: Path) -> list[str]:
         a1.set_title(g["label"], fontsize=9)
         e = table["energy"][rows]
         a2.errorbar(np.arange(len(rows)), e, yerr=table["energy_err"][rows], fmt="o")
-        exact = table["energy_exact"][rows[0]]
+        exact = table["energy_exact"][done[0] if done else rows[0]]  # pending rows hold NaN
         if np.isfinite(exact):
             a2.axhline(exact, color="k", ls="--", label="exact")
             a2.legend()
