@@ -24,7 +24,7 @@ import numpy as np
 from . import campaign as campaign_mod
 from . import parallel, results
 from .config import ConfigError
-from .trial import batch_key, failed_result, run_trials
+from .trial import batch_key, build_system, failed_result, run_trials
 
 TAG_RESULT = 17
 
@@ -38,7 +38,15 @@ def work_units(specs, status, batch: int) -> list[list[int]]:
     units = []
     for idx in groups.values():
         units.extend(idx[j:j + batch] for j in range(0, len(idx), batch))
-    return units
+    # longest first (LPT): the last units to finish are the short ones
+    return sorted(units, key=lambda u: -len(u) * estimated_cost(specs[u[0]]))
+
+
+def estimated_cost(spec) -> float:
+    """Relative training cost of a task: epochs x points x inputs, doubled for the
+    gradient losses (qpnn, qpnn_ms: a second backward pass). Only orders the units."""
+    dim = build_system(spec).dim
+    return spec.train.epochs * spec.train.points * dim * (2 if spec.method != "mpnn" else 1)
 
 
 def _run_unit(specs, unit, device, comm=None):
