@@ -7,8 +7,9 @@ PySCF is an optional dependency (``pip install pyscf``); the tables it writes sh
 the package, so users and CI never need it. Per atom (see ``RECIPES``):
 
 * Li: FCI (D2h, wfnsym Ag, doublet) on ROHF orbitals; cation Li+ FCI.
-* Be: FCI (D2h, Ag, singlet) on RHF orbitals; cation Be+ FCI. ``--be-fallback`` uses
-  CCSD(T)/QZ energies with the relaxed CCSD density instead (recorded in ``method``).
+* Be: FCI (D2h, Ag, singlet) on RHF orbitals; cation Be+ FCI (6 min on one loaded core
+  here). ``--be-fallback`` uses CCSD(T)/aug-cc-pCVQZ energies with the relaxed CCSD
+  density instead (recorded in ``method``).
 * Ne: relaxed CCSD density (orbital response included, the density of the CCSD energy
   functional as in analytic gradients); energies CCSD; cation Ne+ UCCSD on UHF.
 * Basis "aug-cc-pCVXZ" for Li/Be = aug-cc-pVXZ + the core functions of cc-pCVXZ
@@ -46,7 +47,8 @@ from qpnn_hpc import atoms  # noqa: E402
 
 RECIPES = {
     "li": dict(symbol="Li", Z=3, spin=1, method="fci", basis="aug-cc-pCVTZ", r_match=7.0),
-    "be": dict(symbol="Be", Z=4, spin=0, method="fci", basis="aug-cc-pCVTZ", r_match=5.5),
+    "be": dict(symbol="Be", Z=4, spin=0, method="fci", basis="aug-cc-pCVTZ", r_match=5.0,
+               width=1.0, fit_window=(4.0, 6.0)),
     "ne": dict(symbol="Ne", Z=10, spin=0, method="ccsd", basis="aug-cc-pwCVQZ", r_match=1.75,
                width=0.75, fit_window=(1.0, 4.0)),
 }
