@@ -164,3 +164,10 @@ def test_atoms_campaign_expands(monkeypatch):
     assert s.train.clip_norm is not None
     files = {sp.system["file"] for sp in c.specs}
     assert files == {f"qpnn_hpc/data/{a}_{g}.npz" for a in atoms.ATOMS for g in atoms.GAUGES}
+
+
+def test_tuned_atoms_campaign_expands(monkeypatch):
+    from qpnn_hpc import campaign
+    monkeypatch.chdir(ROOT)
+    c = campaign.load(ROOT / "jobs/atoms/tuned.toml")
+    assert len(c.specs) == 15 and c.specs[0].train.lr == 1e-2 and c.specs[0].train.lr_final == 1e-4
