@@ -97,7 +97,7 @@ def _plots(table: dict, out: Path) -> list[str]:
         a1.set_title(g["label"], fontsize=9)
         e = table["energy"][rows]
         a2.errorbar(np.arange(len(rows)), e, yerr=table["energy_err"][rows], fmt="o")
-        exact = table["energy_exact"][done[0] if done else rows[0]]  # pending rows hold NaN
+        exact = table["energy_exact"][rows[0]]
         if np.isfinite(exact):
             a2.axhline(exact, color="k", ls="--", label="exact")
             a2.legend()

@@ -94,6 +94,11 @@ def test_results_file_describes_itself(tmp_path):
     np.testing.assert_array_equal(results.read_table(out)["finished"], finished)
     s = qpnn("status", out)
     assert "12 done" in s.stdout and "0 pending" in s.stdout
+    rep = tmp_path / "report"
+    qpnn("report", out, "--out", rep)
+    md = (rep / "report.md").read_text()
+    assert "| hydrogen / mpnn" in md and md.count("| 2 | 0 | 0 |") == 6
+    assert len(list(rep.glob("*.png"))) == 6
 
 
 @pytest.mark.parametrize("writer", WRITERS)
