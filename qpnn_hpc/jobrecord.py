@@ -101,23 +101,39 @@ def slurm_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
     """{job id: (state, source)} for the ids sacct or squeue can tell; the rest are missing."""
     if not job_ids:
         return {}
-    base = sorted({j.split("_")[0] for j in job_ids})
     found: dict[str, tuple[str, str]] = {}
-    r = _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(base)])
-    if r is not None and r.returncode == 0:  # fails without accounting ("accounting storage is disabled")
-        found.update({j: (s, "sacct") for j, s in _parse(r.stdout).items()})
-    missing = [b for b in base if not any(j.split("_")[0] == b and j in found for j in job_ids)]
-    if missing:
-        r = _run(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", ",".join(missing)])
-        if r is not None and r.returncode != 0 and len(missing) > 1:  # an id squeue forgot fails them all
-            r = None
-            for b in missing:
-                rb = _run(["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j", b])
-                if rb is not None and rb.returncode == 0:
-                    found.update({j: (s, "squeue") for j, s in _parse(rb.stdout).items() if j not in found})
-        if r is not None and r.returncode == 0:
-            found.update({j: (s, "squeue") for j, s in _parse(r.stdout).items() if j not in found})
+
+    def add(r, source: str) -> bool:
+        if r is None or r.returncode != 0:
+            return False
+        for j, state in _parse(r.stdout).items():
+            found.setdefault(j, (state, source))
+        return True
+
+    base = sorted({j.split("_")[0] for j in job_ids})
+    # sacct fails without accounting ("Slurm accounting storage is disabled")
+    add(_run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(base)]), "sacct")
+    missing = sorted({j.split("_")[0] for j in job_ids if j not in found})
+    squeue = ["squeue", "-h", "-r", "-t", "all", "-o", "%i|%T|%r", "-j"]
+    if missing and not add(_run(squeue + [",".join(missing)]), "squeue") and len(missing) > 1:
+        for b in missing:  # one id squeue no longer knows can fail the whole query
+            add(_run(squeue + [b]), "squeue")
     return {j: found[j] for j in job_ids if j in found}
+
+
+ACTIVE = ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING", "REQUEUE_HOLD",
+          "REQUEUE_FED", "SIGNALING", "STAGE_OUT", "STOPPED")
+
+
+def active_jobs(out: str | Path, files: list[str | Path]) -> list[tuple[str, str, str]]:
+    """Recorded Slurm jobs of ``out`` that Slurm still runs or will run (a requeued job is
+    pending), writing one of ``files``: [(job id, state, file)]."""
+    names = {str(Path(f).resolve()) for f in files}
+    jobs = [j for s in load(out) if s.get("executor") == "slurm" for j in s.get("jobs", [])
+            if str(Path(j.get("out", "")).resolve()) in names]
+    states = slurm_states([j["id"] for j in jobs])
+    return [(j["id"], states[j["id"]][0], j["out"]) for j in jobs
+            if j["id"] in states and states[j["id"]][0].split()[0] in ACTIVE]
 
 
 # ------------------------------------------------------------------------- status lines

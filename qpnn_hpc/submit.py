@@ -97,6 +97,12 @@ def submit(campaign_file, out, res: executors.Resources, executor: str = "slurm"
     if dry_run:
         return {"script": backend.preview(job_folder, res, array), "outs": outs, "folder": folder, "jobs": []}
 
+    busy = jobrecord.active_jobs(out, outs)  # two jobs must never write one file
+    if busy:
+        jid, state, path = busy[0]
+        raise ConfigError(f"submit: Slurm job {jid} ({state}) of an earlier submission still works on {path} "
+                          f"(a requeued job waits as PENDING and resumes by itself); wait for it, or "
+                          f"`scancel {jid.split('_')[0]}` first")
     kw = dict(batch=batch, device=device, writer=writer)
     calls = ([CampaignJob(str(campaign_file), str(out), **kw)] if array is None else
              [CampaignJob(str(campaign_file), str(o), shard=(k, array), **kw) for k, o in enumerate(outs)])

@@ -229,6 +229,12 @@ def test_slurm_state_from_sacct_else_squeue_else_unknown(tmp_path, monkeypatch, 
                            "jobs": [{"id": "9", "out": str(out), "shard": None, "tasks": 12}]})
     assert main(["status", str(out)]) == 0  # no results file yet: the jobs only
     assert "job 9: unknown [not known to sacct or squeue]" in capsys.readouterr().out
+    # a job Slurm still runs (or will run again) blocks a second submission on its file
+    jobrecord.record(out, {"submitted": "t", "executor": "slurm", "mode": "job", "campaign": "c.toml",
+                           "jobs": [{"id": "7", "out": str(out), "shard": None, "tasks": 12}]})
+    assert main(["submit", str(TINY), "--out", str(out), "--executor", "debug"]) == 2
+    assert "Slurm job 7 (RUNNING) of an earlier submission still works on" in capsys.readouterr().err
+    assert not out.exists()
     # with accounting, sacct wins (a pending array is one line with a range)
     (bin_dir / "sacct").write_text("#!/bin/sh\nprintf '7|COMPLETED\\n8_[0-1]|PENDING\\n'\n")
     assert jobrecord.slurm_states(["7", "8_1"]) == {"7": ("COMPLETED", "sacct"), "8_1": ("PENDING", "sacct")}

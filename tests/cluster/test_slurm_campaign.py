@@ -36,6 +36,17 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def two_cpus(slurm):
+    """The jobs here need 2 CPUs on the node; fail at once rather than wait for a job that
+    can never start (slurm-up.sh counts CPUs with nproc, which obeys OMP_NUM_THREADS)."""
+    r = subprocess.run(["sinfo", "-h", "-p", "debug", "-o", "%c"], capture_output=True, text=True, timeout=30)
+    cpus = max((int(c.rstrip("+")) for c in r.stdout.split() if c.rstrip("+").isdigit()), default=0)
+    if cpus < 2:
+        pytest.fail(f"the Slurm node has {cpus} CPU(s), these tests need 2 (was Slurm started with "
+                    "OMP_NUM_THREADS=1 in the environment? nproc then reports 1)", pytrace=False)
+
+
 def _env() -> dict:
     return dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                 OMPI_MCA_rmaps_base_oversubscribe="1")
@@ -140,7 +151,7 @@ def _slow_campaign(tmp_path: Path) -> Path:
     return camp
 
 
-def _interrupt(job: str, out: Path, folder: Path, interrupt, snapshots: list) -> None:
+def _interrupt(job: str, out: Path, folder: Path, interrupt, snapshots: list, while_held=None) -> None:
     """Once 3 more rows are done: ``interrupt()`` (which must requeue the job), wait until the
     job is pending again with its processes gone, record the file, lift Slurm's requeue hold."""
     _wait_rows(out, (snapshots[-1][0].sum() if snapshots else 0) + 3, job, folder)
@@ -152,6 +163,8 @@ def _interrupt(job: str, out: Path, folder: Path, interrupt, snapshots: list) ->
     finished = t["status"] != results.PENDING
     assert finished.sum() < len(finished), "the campaign finished before the requeue; make it longer"
     snapshots.append((finished, t["finished"].copy()))
+    if while_held is not None:
+        while_held()
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
 
 
@@ -232,9 +245,14 @@ def test_requeued_job_resumes(slurm, tmp_path):
     t0 = time.monotonic()
     (job,) = _submit(camp, out, "--ntasks-per-node", "2")
     snapshots = []
+
+    def second_submission_refused():  # the held job will resume the file: no second job on it
+        p = qpnn("submit", camp, "--out", out, "--partition", "debug", "--ntasks-per-node", "2", check=False)
+        assert p.returncode == 2 and f"Slurm job {job} (PENDING" in p.stderr, p.stderr
+
     # what Slurm sends --signal-delay seconds before the time limit (to the srun tasks)
     _interrupt(job, out, folder, lambda: subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30),
-               snapshots)
+               snapshots, while_held=second_submission_refused)
     _interrupt(job, out, folder, lambda: subprocess.run(["scontrol", "requeue", job], check=True, timeout=30),
                snapshots)
     _wait_done(job, folder)
