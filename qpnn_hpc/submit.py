@@ -28,6 +28,7 @@ Submitted job ids are recorded in ``<out>.jobs.json`` (:mod:`qpnn_hpc.jobrecord`
 """
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -113,8 +114,8 @@ def submit(campaign_file, out, res: executors.Resources, executor: str = "slurm"
         else:
             with ex.batch():
                 jobs = [ex.submit(c) for c in calls]
-    except (submitit.core.utils.FailedJobError, OSError) as e:
-        raise ConfigError(f"submit: {executor} submission failed: {e}") from None
+    except (submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError, OSError) as e:
+        raise ConfigError(f"submit: {executor} submission failed: {str(e).strip()}") from None
     entry = {
         "submitted": jobrecord.now(), "executor": executor, "mode": "job" if array is None else "array",
         "campaign": str(campaign_file), "campaign_hash": camp.hash, "folder": str(folder),
@@ -155,11 +156,19 @@ def _wait(jobs, executor: str):
         else:
             try:
                 outcomes.append(job.result())
-            except submitit.core.utils.FailedJobError as e:
-                msg = str(e).strip().splitlines()
-                tail = next((ln for ln in reversed(msg) if ln.strip()), "")
-                raise ConfigError(f"job {job.job_id} failed ({tail}); log: {job.paths.stderr}") from None
+            except submitit.core.utils.UncompletedJobError as e:  # failed, or killed
+                raise ConfigError(f"job {job.job_id} failed: {_error_line(str(e))} (log: {job.paths.stderr})") from None
     return outcomes, "COMPLETED"
+
+
+def _error_line(trace: str) -> str:
+    """The exception line of a job's traceback ("ConfigError: msg" -> "msg")."""
+    lines = [ln.strip() for ln in trace.splitlines()]
+    errors = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b", ln)]
+    if not errors:
+        return next((ln for ln in lines if ln), "no message")
+    last = errors[-1]
+    return last.split(": ", 1)[1] if last.split(":", 1)[0].endswith("ConfigError") and ": " in last else last
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -208,6 +208,18 @@ def test_submit_refusals(tmp_path, capsys):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["other.toml", "r.h5"]  # nothing submitted
 
 
+def test_failed_local_job_is_one_line(tmp_path, capsys):
+    """An error inside the job (here: --writer mpio without parallel h5py) ends submit with
+    the error's own line, the log path and status 2; the record says FAILED."""
+    if results.has_parallel_hdf5():
+        pytest.skip("h5py has MPI here: --writer mpio would run")
+    out = tmp_path / "r.h5"
+    assert main(["submit", str(TINY), "--out", str(out), "--executor", "local", "--writer", "mpio"]) == 2
+    err = capsys.readouterr().err
+    assert "failed: --writer: mpio needs h5py built with MPI" in err and "_log.err" in err and "Traceback" not in err
+    assert jobrecord.load(out)[0]["state"] == "FAILED"
+
+
 def _fake_slurm(bin_dir: Path, sacct: str, squeue: str) -> None:
     bin_dir.mkdir()
     for name, body in (("sacct", sacct), ("squeue", squeue)):
