@@ -47,7 +47,7 @@ class Resources:
     setup: tuple[str, ...] = ()      # shell lines before srun: module load ..., source venv/bin/activate
     srun_mpi: str = "pmix"           # srun --mpi=...: pmix (Open MPI), pmi2 (MPICH)
     signal_delay_s: int = 120        # USR2 this long before the time limit
-    max_requeue: int = 3             # time-outs after which the job is not requeued again
+    max_requeue: int = 10            # time limits reached after which the job is not requeued again
     sbatch: tuple[tuple[str, str], ...] = ()  # extra #SBATCH --key=value lines
 
     def __post_init__(self):

@@ -215,7 +215,9 @@ def add_parser(subparsers) -> None:
     g.add_argument("--nodes", type=int, default=1)
     g.add_argument("--ntasks-per-node", type=int, default=None,
                    help="MPI ranks per node (default: --gpus-per-node, i.e. one rank per GPU, or 1)")
-    g.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per node (0: CPU only)")
+    g.add_argument("--gpus-per-node", type=int, default=0,
+                   help="GPUs per node (0: CPU only; with --executor local GPUs 0..G-1 are made visible, "
+                        "0 hides them)")
     g.add_argument("--cpus-per-task", type=int, default=None, help="CPU cores per rank (sets OMP_NUM_THREADS)")
     g.add_argument("--mem-gb", type=float, default=None, help="memory per node (GB)")
     g.add_argument("--time", type=int, default=60, help="time limit in minutes (default 60)")
@@ -230,7 +232,8 @@ def add_parser(subparsers) -> None:
     g.add_argument("--srun-mpi", default="pmix", help="srun --mpi= plugin: pmix (Open MPI), pmi2 (MPICH)")
     g.add_argument("--signal-delay", type=int, default=120,
                    help="seconds before the time limit at which the job checkpoints and requeues (default 120)")
-    g.add_argument("--max-requeue", type=int, default=3, help="time-outs after which it is not requeued (3)")
+    g.add_argument("--max-requeue", type=int, default=10,
+                   help="time limits reached after which the job is not requeued again (default 10)")
     r = p.add_argument_group("campaign run")
     r.add_argument("--batch", type=int, default=1, help="as `qpnn-hpc run --batch`")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
