@@ -75,7 +75,7 @@ else
 fi
 
 # ---------------------------------------------------------------- slurm.conf + daemons
-CPUS=$(nproc)
+CPUS=$(nproc --all)  # --all: nproc alone obeys OMP_NUM_THREADS
 MEM_MB=$(awk '/^MemTotal:/{printf "%d", $2/1024}' /proc/meminfo)
 REAL_MB=$(( MEM_MB * 95 / 100 ))       # a bit below the total, or slurmd marks the node invalid
 if [ "$running" = 1 ]; then
