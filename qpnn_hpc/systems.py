@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -288,8 +289,11 @@ class TabulatedDensity(System):
 
     @classmethod
     def from_params(cls, p: TabulatedParams) -> "TabulatedDensity":
+        path = Path(p.file)
+        if not path.exists() and path.parts[:2] == ("qpnn_hpc", "data"):  # shipped tables, from any folder
+            path = Path(__file__).parent.joinpath("data", *path.parts[2:])
         try:
-            data = np.load(p.file)
+            data = np.load(path)
         except (OSError, ValueError) as e:
             raise ConfigError(f"system.file: cannot read {p.file!r} ({e}); give an .npz file") from None
         for key in ("x", "density"):

@@ -123,3 +123,10 @@ def test_anchor_outside_box_and_unknown_system():
         make_system("helium", {})
     with pytest.raises(ConfigError, match="unknown key.*system.Zeta.*valid keys"):
         make_system("hydrogen", {"Zeta": 1.0})
+
+
+def test_shipped_tables_resolve_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = make_system("tabulated", {"file": "qpnn_hpc/data/li_ionisation.npz", "geometry": "radial",
+                                  "lo": 0.1, "hi": 10.0})
+    assert s.geometry == "radial" and s.box == ((0.1, 10.0),)
