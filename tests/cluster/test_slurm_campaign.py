@@ -145,9 +145,10 @@ def _pending_per_run(log: Path) -> list[int]:
 
 
 def _slow_campaign(tmp_path: Path) -> Path:
-    """tiny, longer: 24 tasks, a second or more each on 2 busy cores."""
+    """tiny, longer: 60 tasks, a second or more each, so that a quiet machine does not finish
+    the campaign between two interruptions."""
     camp = tmp_path / "slow.toml"
-    camp.write_text(TINY.read_text().replace("trials = 2", "trials = 4").replace("epochs = 40", "epochs = 300"))
+    camp.write_text(TINY.read_text().replace("trials = 2", "trials = 10").replace("epochs = 40", "epochs = 600"))
     return camp
 
 
