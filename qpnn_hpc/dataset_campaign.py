@@ -52,7 +52,6 @@ from .config import ConfigError, canonical_json, check, field, from_dict, spec_h
 FORMAT = "qpnn_hpc.dataset1d/1"
 KINDS = ("atoms", "molecules")      # = dataset1d.KINDS (kept here so the CLI loads no numpy)
 SPLITS = ("train", "test")          # = dataset1d.SPLITS
-TAG_RESULT = 18
 PENDING, DONE, FAILED = 0, 1, 2
 STATUS_NAMES = {PENDING: "pending", DONE: "done", FAILED: "failed"}
 STATUS_KEYS = ("status", "reason", "rank", "finished", "wall_time")
@@ -367,46 +366,25 @@ def run_dataset_campaign(toml_path: str | Path, out_dir: str | Path, writer: str
 
     sink = _Sink(plans, r.comm) if mpio else (_Sink(plans) if r.rank == 0 else None)
     t0 = time.perf_counter()
-    written = 0
-    sends = []
     every = max(1, len(units) // 10)
 
-    def store(k, res, wall):
-        nonlocal written
+    def write(payload, rank):
+        k, res, wall = payload
         d, split, i = units[k]
-        if sink is not None:
-            sink.write(plans[d].kind, split, i, res, r.rank, wall)
-            written += 1
-        else:
-            sends.append(r.comm.isend((k, res, r.rank, wall), dest=0, tag=TAG_RESULT))
+        sink.write(plans[d].kind, split, i, res, rank, wall)
 
-    def drain(block=False):
-        nonlocal written
-        if mpio or r.rank != 0 or r.size == 1:
-            return
-        from mpi4py import MPI
-        while block or r.comm.iprobe(source=MPI.ANY_SOURCE, tag=TAG_RESULT):
-            k, res, rank, wall = r.comm.recv(source=MPI.ANY_SOURCE, tag=TAG_RESULT)
-            d, split, i = units[k]
-            sink.write(plans[d].kind, split, i, res, rank, wall)
-            written += 1
-            block = block and written < len(units)
-
+    gather = parallel.Gather(r, write if sink is not None else None, mpio, len(units))
     try:
         for k in parallel.dynamic(len(units), r):
             d, split, i = units[k]
             t = time.perf_counter()
             res = _solve(plans[d].specs[split][i])
-            store(k, res, time.perf_counter() - t)
-            drain()
+            gather.put((k, res, time.perf_counter() - t))
+            gather.drain()
             if progress and r.rank == 0 and (k + 1) % every == 0:
-                print(f"[qpnn-hpc dataset] system {k + 1}/{len(units)} taken; rank 0 wrote {written}; "
+                print(f"[qpnn-hpc dataset] system {k + 1}/{len(units)} taken; rank 0 wrote {gather.written}; "
                       f"{time.perf_counter() - t0:.1f} s", flush=True)
-        if r.rank == 0 and not mpio and written < len(units):
-            drain(block=True)
-        if sends:
-            from mpi4py import MPI
-            MPI.Request.waitall(sends)
+        gather.finish()
     finally:
         if sink is not None:
             sink.close()

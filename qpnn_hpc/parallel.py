@@ -75,3 +75,44 @@ def dynamic(n_units: int, r: Ranks) -> Iterator[int]:
     finally:
         r.comm.Barrier()
         counter.free()
+
+
+class Gather:
+    """Where finished results go: written by this rank, or sent to rank 0, which writes them.
+
+    ``write(payload, rank)`` is the rank's writer (None on ranks that do not write: the
+    non-zero ranks with a serial h5py). With ``mpio`` every rank writes its own results;
+    otherwise the other ranks send theirs to rank 0 (non-blocking), which writes what has
+    arrived at each :meth:`drain` and, in :meth:`finish`, everything until ``expected``
+    results are written.
+    """
+
+    TAG = 17
+
+    def __init__(self, r: Ranks, write, mpio: bool, expected: int):
+        self.r, self.write, self.expected = r, write, expected
+        self.receives = r.rank == 0 and r.size > 1 and not mpio
+        self.written = 0
+        self.sends = []
+
+    def put(self, payload) -> None:
+        if self.write is not None:
+            self.write(payload, self.r.rank)
+            self.written += 1
+        else:
+            self.sends.append(self.r.comm.isend((payload, self.r.rank), dest=0, tag=self.TAG))
+
+    def drain(self, block: bool = False) -> None:
+        if not self.receives:
+            return
+        from mpi4py import MPI
+        while (block and self.written < self.expected) or self.r.comm.iprobe(source=MPI.ANY_SOURCE, tag=self.TAG):
+            payload, rank = self.r.comm.recv(source=MPI.ANY_SOURCE, tag=self.TAG)
+            self.write(payload, rank)
+            self.written += 1
+
+    def finish(self) -> None:
+        self.drain(block=True)
+        if self.sends:
+            from mpi4py import MPI
+            MPI.Request.waitall(self.sends)

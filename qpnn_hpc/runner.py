@@ -26,9 +26,6 @@ from . import parallel, results
 from .config import ConfigError
 from .trial import batch_key, build_system, failed_result, run_trials
 
-TAG_RESULT = 17
-
-
 def work_units(specs, status, batch: int) -> list[list[int]]:
     """Pending task indices grouped by batch key (in campaign order), chunks of <= batch."""
     groups: dict[str, list[int]] = {}
@@ -124,49 +121,20 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
 
     sink = results.Writer(out, r.comm) if mpio else (results.Writer(out) if r.rank == 0 else None)
     t0 = time.perf_counter()
-    written = 0
-    sends = []
-
-    def store(unit, res):
-        nonlocal written
-        for i, result in zip(unit, res):
-            if sink is not None:
-                sink.write(i, result, r.rank)
-                written += 1
-            else:
-                sends.append(r.comm.isend((i, result, r.rank), dest=0, tag=TAG_RESULT))
-
-    def drain(block=False):
-        nonlocal written
-        if mpio or r.rank != 0 or r.size == 1:
-            return
-        from mpi4py import MPI
-        while block or r.comm.iprobe(source=MPI.ANY_SOURCE, tag=TAG_RESULT):
-            i, result, rank = r.comm.recv(source=MPI.ANY_SOURCE, tag=TAG_RESULT)
-            sink.write(i, result, rank)
-            written += 1
-            block = block and written < n_pending
-
+    gather = parallel.Gather(r, (lambda p, rank: sink.write(*p, rank)) if sink is not None else None,
+                             mpio, n_pending)
     schedule = range(len(units)) if chains_over_ranks else parallel.dynamic(len(units), r)
     try:
         for k in schedule:
             res = _run_unit(camp.specs, units[k], dev, r.comm if chains_over_ranks else None)
-            if chains_over_ranks:  # every rank holds the same results: rank 0 stores them
-                if r.rank == 0:
-                    for i, result in zip(units[k], res):
-                        sink.write(i, result, 0)
-                        written += 1
-                continue
-            store(units[k], res)
-            drain()
+            if not chains_over_ranks or r.rank == 0:  # with chains over ranks all hold the results
+                for i, result in zip(units[k], res):
+                    gather.put((i, result))
+            gather.drain()
             if progress and r.rank == 0:
-                print(f"[qpnn-hpc] unit {k + 1}/{len(units)} taken; rank 0 wrote {written} of "
+                print(f"[qpnn-hpc] unit {k + 1}/{len(units)} taken; rank 0 wrote {gather.written} of "
                       f"{n_pending} pending rows; {time.perf_counter() - t0:.1f} s", flush=True)
-        if r.rank == 0 and not mpio and not chains_over_ranks and written < n_pending:
-            drain(block=True)
-        if sends:
-            from mpi4py import MPI
-            MPI.Request.waitall(sends)
+        gather.finish()
     finally:
         if sink is not None:
             sink.close()
