@@ -21,7 +21,7 @@ picks Slurm whenever the Slurm commands are installed, even with no controller).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 

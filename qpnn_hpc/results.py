@@ -32,7 +32,6 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Optional
 
 import h5py
 import numpy as np
