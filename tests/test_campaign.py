@@ -1,9 +1,4 @@
 """Campaign files, the HDF5 results file, real 2-rank mpiexec runs, kill and resume."""
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import h5py
 import numpy as np
@@ -13,15 +8,9 @@ from qpnn_hpc import campaign, results
 from qpnn_hpc.config import ConfigError
 from qpnn_hpc.runner import work_units
 
-from .conftest import ROOT, mpi_env, mpiexec, qpnn
+from .conftest import ROOT, WRITERS, kill_mid_run, needs_writer, qpnn
 
 TINY = ROOT / "jobs" / "tiny.toml"
-WRITERS = ["rank0", pytest.param("mpio", marks=pytest.mark.cluster)]
-
-
-def _needs(writer):
-    if writer == "mpio" and not results.has_parallel_hdf5():
-        pytest.skip("h5py without MPI: the mpio writer runs in the cluster target (make test-cluster)")
 
 
 def test_expand_tiny_campaign():
@@ -102,7 +91,7 @@ def test_results_file_describes_itself(tmp_path):
 
 @pytest.mark.parametrize("writer", WRITERS)
 def test_two_ranks_give_the_same_numbers_as_one(tmp_path, writer):
-    _needs(writer)
+    needs_writer(writer)
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
     qpnn("run", TINY, "--out", one, "--quiet")
     qpnn("run", TINY, "--out", two, "--quiet", "--writer", writer, ranks=2)
@@ -114,48 +103,18 @@ def test_two_ranks_give_the_same_numbers_as_one(tmp_path, writer):
         np.testing.assert_array_equal(a[key], b[key])
 
 
-def _wait_done(out, at_least, proc, timeout=240):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if out.exists():
-            try:
-                n = int((h5py.File(out, "r")["tasks/status"][:] != 0).sum())
-                if n >= at_least:
-                    return n
-            except (OSError, KeyError):
-                pass
-        if proc.poll() is not None:
-            raise AssertionError(f"campaign ended before the kill: {proc.communicate()}")
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for rows")
-
-
 @pytest.mark.parametrize("writer", WRITERS)
 @pytest.mark.parametrize("victim", ["one-rank", "all"])
 def test_kill_and_resume(tmp_path, writer, victim):
     """SIGKILL mid-campaign, run again: every task done exactly once, finished rows kept."""
-    _needs(writer)
+    needs_writer(writer)
     out = tmp_path / "r.h5"
-    cmd = [mpiexec(), "-n", "2", "--oversubscribe", sys.executable, "-m", "qpnn_hpc.cli", "run", str(TINY),
-           "--out", str(out), "--quiet", "--writer", writer]
-    proc = subprocess.Popen(cmd, env=mpi_env(), cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_done(out, 3, proc)
-        if victim == "all":
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:  # one python rank: the one with the largest pid among mpiexec's descendants
-            pids = subprocess.run(["pgrep", "-f", "-s", str(proc.pid), "qpnn_hpc.cli"],
-                                  capture_output=True, text=True).stdout.split()
-            pids = [int(p) for p in pids if int(p) != proc.pid]
-            assert pids, "no rank found"
-            os.kill(max(pids), signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        subprocess.run(["pkill", "-9", "-s", str(proc.pid)], check=False)
+
+    def rows_done():
+        with h5py.File(out, "r") as f:
+            return int((f["tasks/status"][:] != 0).sum())
+
+    kill_mid_run(["run", TINY, "--out", out, "--quiet", "--writer", writer], rows_done, victim=victim)
     before = results.read_table(out)  # readable after the kill
     done_before = before["status"] != results.PENDING
     assert 3 <= done_before.sum() < len(done_before)

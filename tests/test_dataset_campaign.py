@@ -1,22 +1,16 @@
 """The 1D datasets as an MPI campaign: config, file identity, 1 vs 2 ranks, kill and resume."""
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import h5py
 import numpy as np
 import pytest
 
-from qpnn_hpc import dataset1d, results
+from qpnn_hpc import dataset1d
 from qpnn_hpc import dataset_campaign as dc
 from qpnn_hpc.config import ConfigError
 
-from .conftest import ROOT, mpi_env, mpiexec, qpnn
+from .conftest import ROOT, WRITERS, kill_mid_run, needs_writer, qpnn
 
 JOB = ROOT / "jobs" / "dataset1d.toml"
-WRITERS = ["rank0", pytest.param("mpio", marks=pytest.mark.cluster)]
 # A coarse grid and 3 x 3 / 3 training points: 13 atoms and 5 molecules, well under a second to solve.
 SMALL = """
 datasets = ["atoms", "molecules"]
@@ -35,11 +29,6 @@ datasets = ["molecules"]
 [molecules]
 train_points = 30
 """
-
-
-def _needs(writer):
-    if writer == "mpio" and not results.has_parallel_hdf5():
-        pytest.skip("h5py without MPI: the mpio writer runs in the cluster target (make test-cluster)")
 
 
 def _same(a, b, msg):
@@ -110,7 +99,7 @@ def test_bad_config_from_the_command_line(tmp_path):
 @pytest.mark.parametrize("writer", WRITERS)
 def test_one_and_two_ranks_match_the_serial_writer(tmp_path, writer):
     """Same content as dataset1d.write_dataset, identical arrays on 1 and 2 ranks, resume is a no-op."""
-    _needs(writer)
+    needs_writer(writer)
     f = _toml(tmp_path, SMALL)
     one, two = tmp_path / "one", tmp_path / "two"
     p1 = qpnn("dataset", f, "--out", one)
@@ -169,43 +158,15 @@ def _done(path):
         return sum(int((f[f"{s}/status"][:] != dc.PENDING).sum()) for s in dc.SPLITS)
 
 
-def _wait_done(out, at_least, proc, timeout=120):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if out.exists():
-            try:
-                n = _done(out)
-                if n >= at_least:
-                    return n
-            except (OSError, KeyError):
-                pass
-        if proc.poll() is not None:
-            raise AssertionError(f"campaign ended before the kill: {proc.communicate()}")
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for rows")
-
-
 @pytest.mark.parametrize("writer", WRITERS)
 def test_kill_and_resume(tmp_path, writer):
     """SIGKILL of the whole 2-rank run mid-campaign, run again: every system done exactly once,
     rows finished before the kill kept as they were, the rest equal to the serial solver."""
-    _needs(writer)
+    needs_writer(writer)
     f = _toml(tmp_path, SLOW)
     out_dir = tmp_path / "out"
     out = out_dir / "molecules.h5"
-    cmd = [mpiexec(), "-n", "2", "--oversubscribe", sys.executable, "-m", "qpnn_hpc.cli", "dataset", str(f),
-           "--out", str(out_dir), "--quiet", "--writer", writer]
-    proc = subprocess.Popen(cmd, env=mpi_env(), cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_done(out, 3, proc)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        subprocess.run(["pkill", "-9", "-s", str(proc.pid)], check=False)
+    kill_mid_run(["dataset", f, "--out", out_dir, "--quiet", "--writer", writer], lambda: _done(out))
     before = _read(out)  # readable after the kill
     done_before = {s: before[s]["status"] == dc.DONE for s in dc.SPLITS}
     n_before = sum(int(d.sum()) for d in done_before.values())
