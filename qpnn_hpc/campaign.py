@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import copy
 import itertools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, canonical_json, check, field, from_dict, spec_hash
+from .config import ConfigError, canonical_json, check, field, from_dict, read_toml, spec_hash
 from .trial import TrialSpec
 
 
@@ -118,11 +117,4 @@ def expand(config: CampaignConfig) -> Campaign:
 
 def load(path: str | Path) -> Campaign:
     """Read and expand a campaign TOML file; every error names the field."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"campaign file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    return expand(from_dict(CampaignConfig, data))
+    return expand(from_dict(CampaignConfig, read_toml(path, "campaign file")))

@@ -156,3 +156,18 @@ def check(cond: bool, field_name: str, message: str) -> None:
     """Raise :class:`ConfigError` naming ``field_name`` unless ``cond``."""
     if not cond:
         raise ConfigError(f"{field_name}: {message}")
+
+
+def read_toml(path, what: str) -> dict:
+    """Parse a TOML file; a missing, unreadable or invalid file is a ConfigError naming ``what``."""
+    import tomllib
+    from pathlib import Path
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what}: no such file {str(path)!r}") from None
+    except OSError as e:
+        raise ConfigError(f"{what}: cannot read {str(path)!r} ({e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{what}: {str(path)!r} is not valid TOML ({e})") from None

@@ -42,12 +42,11 @@ import json
 import os
 import sys
 import time
-import tomllib
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, canonical_json, check, field, from_dict, spec_hash, to_dict
+from .config import ConfigError, canonical_json, check, field, from_dict, read_toml, spec_hash, to_dict
 
 FORMAT = "qpnn_hpc.dataset1d/1"
 KINDS = ("atoms", "molecules")      # = dataset1d.KINDS (kept here so the CLI loads no numpy)
@@ -130,14 +129,7 @@ class DatasetCampaignConfig:
 def load(path: str | Path) -> DatasetCampaignConfig:
     """Read a dataset campaign TOML file; every error names the field and the fix."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config: no such file {str(path)!r}") from None
-    except OSError as e:
-        raise ConfigError(f"config: cannot read {str(path)!r} ({e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config: {str(path)!r} is not valid TOML ({e})") from None
+    data = read_toml(path, "config")
     try:
         return from_dict(DatasetCampaignConfig, data)
     except ConfigError as e:

@@ -271,21 +271,21 @@ class TabulatedDensity(System):
         check(x[0] <= lo < hi <= x[-1], "system.lo/hi", f"box must lie within the grid [{x[0]}, {x[-1]}]")
         self.box = ((lo, hi),)
         self._u = CubicSpline1D(x, np.log(n))
-        self._g = None
-        if kinetic_local is not None:
-            g = np.asarray(kinetic_local, dtype=np.float64)
-            check(g.shape == x.shape and bool(np.all(np.isfinite(g))), "system.kinetic_local",
-                  "must be finite, one value per grid point")
-            self._g = CubicSpline1D(x, g)
-        self._v = None
-        if potential is not None:
-            v = np.asarray(potential, dtype=np.float64)
-            check(v.shape == x.shape and bool(np.all(np.isfinite(v))), "system.potential",
-                  "must be finite, one value per grid point")
-            self._v = CubicSpline1D(x, v)
+        self._g = self._column(x, kinetic_local, "kinetic_local")
+        self._v = self._column(x, potential, "potential")
         self.exact_energy = None if energy is None else float(energy)
         self.default_anchor = (0.5 * (lo + hi),) if anchor is None else (float(anchor),)
         self._anchor_value = None if anchor_value is None else float(anchor_value)
+
+    @staticmethod
+    def _column(x, values, name):
+        """Spline of an optional per-grid-point column (None if absent)."""
+        if values is None:
+            return None
+        v = np.asarray(values, dtype=np.float64)
+        check(v.shape == x.shape and bool(np.all(np.isfinite(v))), f"system.{name}",
+              "must be finite, one value per grid point")
+        return CubicSpline1D(x, v)
 
     @classmethod
     def from_params(cls, p: TabulatedParams) -> "TabulatedDensity":
