@@ -323,16 +323,10 @@ def run_dataset_campaign(toml_path: str | Path, out_dir: str | Path, writer: str
     Returns, on rank 0, ``{dataset: {"pending": n, "done": n, "failed": n}}`` ({} elsewhere).
     """
     config = load(toml_path)  # before MPI and h5py: a bad file fails fast, nothing written
-    if writer not in ("auto", "rank0", "mpio"):
-        raise ConfigError(f"--writer: unknown {writer!r}; use auto, rank0 or mpio")
     from . import parallel, results
-    from .runner import _agree
 
-    if writer == "mpio" and not results.has_parallel_hdf5():
-        raise ConfigError("--writer: mpio needs h5py built with MPI (h5py.get_config().mpi is False); "
-                          "use --writer rank0 or build h5py against parallel HDF5 (README, cluster set-up)")
     r = parallel.ranks()
-    mpio = (writer == "mpio" or (writer == "auto" and results.has_parallel_hdf5())) and r.size > 1
+    mpio = results.use_mpio(writer, r.size)
     out_dir = Path(out_dir)
     plans = plan(config, out_dir)
 
@@ -344,10 +338,10 @@ def run_dataset_campaign(toml_path: str | Path, out_dir: str | Path, writer: str
         out_dir.mkdir(parents=True, exist_ok=True)
         return [not p.path.exists() for p in plans]
 
-    for p, must_create in zip(plans, _agree(r, prepare)):
+    for p, must_create in zip(plans, parallel.agree(r, prepare)):
         if must_create and (mpio or r.rank == 0):
             create(p, r.comm if mpio else None)
-    status = _agree(r, lambda: [check_belongs(p) for p in plans])
+    status = parallel.agree(r, lambda: [check_belongs(p) for p in plans])
     units = [(d, split, i) for d, p in enumerate(plans) for split in SPLITS
              for i in range(len(p.specs[split])) if status[d][split][i] != DONE]
     total = sum(len(p.specs[s]) for p in plans for s in SPLITS)

@@ -58,6 +58,23 @@ def pick_device(r: Ranks, want: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def agree(r: Ranks, fn):
+    """Run ``fn`` on rank 0 and broadcast its value, or its ConfigError, to all ranks
+    (so that bad input fails on every rank with the same message)."""
+    from .config import ConfigError
+    out = err = None
+    if r.rank == 0:
+        try:
+            out = fn()
+        except ConfigError as e:
+            err = str(e)
+    if r.size > 1:
+        out, err = r.comm.bcast((out, err), root=0)
+    if err is not None:
+        raise ConfigError(err)
+    return out
+
+
 def dynamic(n_units: int, r: Ranks) -> Iterator[int]:
     """Yield the unit indices this rank should run: each comes from a shared counter,
     so a free rank always takes the next unit. Collective: all ranks must iterate to the end."""

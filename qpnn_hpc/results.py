@@ -53,6 +53,17 @@ def has_parallel_hdf5() -> bool:
     return bool(h5py.get_config().mpi)
 
 
+def use_mpio(writer: str, n_ranks: int) -> bool:
+    """Whether ranks write their own rows with driver='mpio' ("auto": where h5py has MPI),
+    rather than rank 0 writing what it gathers ("rank0"). One rank never needs mpio."""
+    if writer not in ("auto", "rank0", "mpio"):
+        raise ConfigError(f"--writer: unknown {writer!r}; use auto, rank0 or mpio")
+    if writer == "mpio" and not has_parallel_hdf5():
+        raise ConfigError("--writer: mpio needs h5py built with MPI (h5py.get_config().mpi is False); "
+                          "use --writer rank0 or build h5py against parallel HDF5 (README, cluster set-up)")
+    return (writer == "mpio" or (writer == "auto" and has_parallel_hdf5())) and n_ranks > 1
+
+
 def versions() -> dict:
     import torch
     from . import __version__

@@ -35,7 +35,8 @@ def work_units(specs, status, batch: int) -> list[list[int]]:
     for idx in groups.values():
         units.extend(idx[j:j + batch] for j in range(0, len(idx), batch))
     # longest first (LPT): the last units to finish are the short ones
-    return sorted(units, key=lambda u: -len(u) * estimated_cost(specs[u[0]]))
+    cost = {k: estimated_cost(specs[idx[0]]) for k, idx in groups.items()}  # one system build per group
+    return sorted(units, key=lambda u: -len(u) * cost[batch_key(specs[u[0]])])
 
 
 def estimated_cost(spec) -> float:
@@ -55,21 +56,6 @@ def _run_unit(specs, unit, device, comm=None):
         return [failed_result(specs[i], reason) for i in unit]
 
 
-def _agree(r, fn):
-    """Run ``fn`` on rank 0 and broadcast its value, or its ConfigError, to all ranks."""
-    out = err = None
-    if r.rank == 0:
-        try:
-            out = fn()
-        except ConfigError as e:
-            err = str(e)
-    if r.size > 1:
-        out, err = r.comm.bcast((out, err), root=0)
-    if err is not None:
-        raise ConfigError(err)
-    return out
-
-
 def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, device: str = "auto",
                  progress: bool = True, writer: str = "auto", chains_over_ranks: bool = False,
                  tasks=None) -> dict:
@@ -85,13 +71,7 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
     r = parallel.ranks()
     camp = campaign_mod.load(campaign_file)
     out = Path(out)
-    if writer not in ("auto", "rank0", "mpio"):
-        raise ConfigError(f"--writer: unknown {writer!r}; use auto, rank0 or mpio")
-    if writer == "mpio" and not results.has_parallel_hdf5():
-        raise ConfigError("--writer: mpio needs h5py built with MPI (h5py.get_config().mpi is False); "
-                          "use --writer rank0 or build h5py against parallel HDF5 (README, cluster set-up)")
-    mpio = writer == "mpio" or (writer == "auto" and results.has_parallel_hdf5())
-    mpio = mpio and r.size > 1
+    mpio = results.use_mpio(writer, r.size)
 
     def prepare():
         if out.exists():
@@ -101,13 +81,13 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
             raise ConfigError(f"--out: folder {str(out.parent)!r} does not exist")
         return True
 
-    must_create = _agree(r, prepare)
+    must_create = parallel.agree(r, prepare)
     if must_create:
         if mpio:
             results.create(out, camp, r.comm)
         elif r.rank == 0:
             results.create(out, camp)
-    status = _agree(r, lambda: results.check_belongs(out, camp))
+    status = parallel.agree(r, lambda: results.check_belongs(out, camp))
     if tasks is not None:  # a shard: tasks outside it are not pending here (-1)
         status = np.where(np.isin(np.arange(len(status)), np.asarray(list(tasks), dtype=int)), status, -1)
     units = work_units(camp.specs, status, batch)
