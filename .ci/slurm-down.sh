@@ -10,14 +10,7 @@ TIMEOUT=${QPNN_SLURM_TIMEOUT:-60}
 export SLURM_CONF=$CONF
 
 log() { printf '[slurm-down] %s\n' "$*" >&2; }
-# Alive: exists, not a zombie (nothing reaps orphans in some sandboxes), and runs $2.
-alive() {
-  local pid=$1 name=$2 stat
-  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-  stat=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
-  [ "$stat" != Z ] && [ "$stat" != X ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]
-}
-pidof_file() { cat "$1" 2>/dev/null || true; }
+. "$(dirname "${BASH_SOURCE[0]}")/slurm-lib.sh"
 # stop PID NAME: SIGTERM, wait up to $TIMEOUT s, then SIGKILL.
 stop() {
   local pid=$1 name=$2 i

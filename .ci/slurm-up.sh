@@ -22,14 +22,7 @@ export SLURM_CONF=$CONF
 
 log() { printf '[slurm-up] %s\n' "$*" >&2; }
 die() { printf '[slurm-up] ERROR: %s\n' "$*" >&2; [ -d "$D/log" ] && tail -n 20 "$D"/log/*.log >&2 2>/dev/null; exit 1; }
-# A pid is "alive" if it exists, is not a zombie (nothing reaps orphans here) and runs $2.
-alive() {
-  local pid=$1 name=$2 stat
-  [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-  stat=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
-  [ "$stat" != Z ] && [ "$stat" != X ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]
-}
-pidof_file() { cat "$1" 2>/dev/null || true; }
+. "$(dirname "${BASH_SOURCE[0]}")/slurm-lib.sh"
 exports() {
   echo "export SLURM_CONF=$CONF"
   log "hint: export SLURM_CONF=$CONF  (also in $D/env.sh); partition '$PART'; stop: bash .ci/slurm-down.sh"
