@@ -77,11 +77,6 @@ class PotentialNet(nn.Module):
             h = z + h if (self.config.residual and i > 0 and z.shape[-1] == h.shape[-1]) else z
         return torch.baddbmm(self.biases[-1][:, None, :], h, self.weights[-1])[..., 0]
 
-    def trial_state(self, k: int) -> dict:
-        """Parameters of trial k as plain tensors (for saving one trial's network)."""
-        return {f"w{i}": w[k].detach().cpu() for i, w in enumerate(self.weights)} | \
-               {f"b{i}": b[k].detach().cpu() for i, b in enumerate(self.biases)}
-
 
 class AnchoredPotential(nn.Module):
     """U(x) = N(x) - N(r0) + V(r0): the gauge anchor holds exactly for every weight."""

@@ -116,11 +116,10 @@ class TrialResult:
     anchor: tuple                    # r0 (bohr)
     anchor_value: float              # V(r0) (Ha)
     wall_time: float                 # seconds (the batch's time divided by its size)
-    extra: dict = dataclasses.field(default_factory=dict)
 
     def scalars(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("energy", "energy_metropolis", "energy_err", "energy_exact",
-                                              "eps", "acceptance", "rhat", "anchor_value", "wall_time")}
+        from .results import SCALARS
+        return {k: getattr(self, k) for k in SCALARS}
 
 
 def _generator(spec: TrialSpec, stream: str, device) -> torch.Generator:
