@@ -24,11 +24,15 @@ class ConfigError(ValueError):
     """Bad user input. The message names the field and how to fix it."""
 
 
-def field(default: Any = dataclasses.MISSING, help: str = "", **kw):  # noqa: A002
-    """A dataclass field with a one-line description (shown in error messages)."""
+def field(default: Any = dataclasses.MISSING, help: str = "", omit_default: bool = False, **kw):  # noqa: A002
+    """A dataclass field with a one-line description (shown in error messages).
+
+    ``omit_default``: for a field added after specs were first stored. At its default it
+    is left out of :func:`to_dict`, hence of ids and seeds, so that every earlier spec
+    keeps its id and its random streams (resume and bitwise reproduction still hold)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple or default_factory for mutable defaults")
-    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+    return dataclasses.field(default=default, metadata={"help": help, "omit_default": omit_default}, **kw)
 
 
 def _type_name(tp) -> str:
@@ -124,7 +128,8 @@ def to_dict(obj) -> dict:
     """Plain, JSON-serialisable data of a (nested) config dataclass."""
     def conv(v):
         if dataclasses.is_dataclass(v):
-            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)
+                    if not (f.metadata.get("omit_default") and getattr(v, f.name) == f.default)}
         if isinstance(v, (list, tuple)):
             return [conv(x) for x in v]
         if isinstance(v, Mapping):
