@@ -5,7 +5,13 @@ per trial, so that summing them and back-propagating trains K independent models
 
 * local energy (seed 001 eqs. 2-3):  E(x) = -1/2 Lap|psi|/|psi| + U(x)          [Ha]
 * QPNN (seed 000 eqs. 4-5, seed 001 eq. 4), uniform points; QPNN+MS, Metropolis points:
-      L = (1/N) sum_n |grad E(x_n)|^2 + lambda (U(r0) - V(r0))^2             [Ha^2/bohr^2, Ha^2]
+      L = (1/N) sum_n w_n |grad E(x_n)|^2 + lambda (U(r0) - V(r0))^2         [Ha^2/bohr^2, Ha^2]
+  w_n = 1, except for radial systems with ``volume_weight``: points uniform in r on
+  [lo, hi] carry w(r) = r^2 (hi - lo) 3/(hi^3 - lo^3), the ratio of the 3D volume
+  measure 4 pi r^2 dr to the uniform one, so that L estimates the mean of |grad E|^2
+  over points uniform in the 3D shell lo < |x| < hi: the loss of eq. 4 for the atom in
+  3D, whose radial reduction with uniform-r points would otherwise weight the core by
+  1/r^2 against the tail.
 * MPNN (seed 001 eq. 7), Metropolis points from |psi|^2:
       L = sqrt((1/N) sum_n |psi(x_n)|^2 (E(x_n) - Ebar)^2) + lambda (U(r0) - V(r0))^2,
       Ebar = (1/N) sum_n E(x_n)   (eq. 8, differentiated through)
@@ -31,6 +37,8 @@ class LossConfig:
     anchor: Optional[tuple[float, ...]] = field(None, help="gauge anchor r0 (bohr); default: the system's")
     anchor_value: Optional[float] = field(None, help="V(r0) (Hartree); default: the true potential at r0")
     anchor_weight: float = field(1.0, help="lambda, weight of the anchor term (seed 001 eq. 7)")
+    volume_weight: bool = field(False, omit_default=True, help="qpnn on radial systems: weight |grad E|^2 by the 3D volume measure "
+                                            "(w ~ r^2, see the module docstring); default: uniform in r (seed 000)")
     anchor_mode: str = field("penalty", help='"penalty": the lambda term of seed 000 eq. 5 / seed 001 eq. 7; '
                              '"exact": U = N(x) - N(r0) + V(r0), the gauge fixed by construction (the term is 0)')
 
@@ -54,12 +62,22 @@ def anchor_term(model, anchor_point: torch.Tensor, anchor_value: float) -> torch
     return (u0 - anchor_value) ** 2
 
 
-def qpnn_loss(system, model, x, anchor_point, anchor_value, anchor_weight):
-    """Seed 000 eqs. 4-5: mean |grad_x E(x)|^2 + lambda (U(r0) - V(r0))^2, per trial (K,)."""
+def volume_weights(r: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """w(r) = r^2 (hi - lo) 3/(hi^3 - lo^3): uniform-in-r points -> the 3D shell's volume measure
+    (dimensionless; its mean over uniform r on [lo, hi] is 1)."""
+    return r * r * (3.0 * (hi - lo) / (hi ** 3 - lo ** 3))
+
+
+def qpnn_loss(system, model, x, anchor_point, anchor_value, anchor_weight, weight=None):
+    """Seed 000 eqs. 4-5: mean w |grad_x E(x)|^2 + lambda (U(r0) - V(r0))^2, per trial (K,).
+    ``weight`` (K, N): per-point w (default 1)."""
     x = x.detach().requires_grad_(True)
     e = local_energy(system, model, x)
     grad = autodiff.gradient(e, x, create_graph=True)
-    return (grad * grad).sum(-1).mean(-1) + anchor_weight * anchor_term(model, anchor_point, anchor_value)
+    sq = (grad * grad).sum(-1)
+    if weight is not None:
+        sq = weight * sq
+    return sq.mean(-1) + anchor_weight * anchor_term(model, anchor_point, anchor_value)
 
 
 def mpnn_loss(system, model, x, anchor_point, anchor_value, anchor_weight, psi=None, kinetic=None):

@@ -10,6 +10,11 @@ Seed 000's model (:data:`SEED000`): hidden widths 64-128-128, tanh, a residual
 connection between the 2nd and 3rd hidden layer. Seed 001's initialisation: the
 default uniform(-1/sqrt(n_in), 1/sqrt(n_in)) weights multiplied by a small factor
 delta (``init_scale``, 0.01 in seed 001), so that U starts near 0.
+
+Radial systems (input r in bohr) may use ``log_radius``: the network sees s = ln r. On
+[0.1, 10] bohr, r spans two decades; the atomic potentials change on the scale of r
+itself (-Z/r near the nucleus, the shell maximum of Ne at 0.26 bohr, -1/r in the tail),
+so in s they are smooth on a scale of order 1 everywhere.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ class ModelConfig:
     residual: bool = field(True, help="add h_{l-1} to h_l wherever two consecutive hidden widths match")
     init_scale: float = field(1.0, help="delta: initial weights and biases multiplied by it (seed 001: 0.01)")
     radius_input: bool = field(False, help="append |x| (bohr) to the D Cartesian inputs (D > 1)")
+    log_radius: bool = field(False, omit_default=True, help="radial systems only: the input is ln(r/bohr) instead of r, so that "
+                                         "the core (-Z/r = -Z e^-s) is as well resolved as the tail")
 
     def __post_init__(self):
         check(len(self.widths) >= 1 and all(w > 0 for w in self.widths), "model.widths",
@@ -70,7 +77,12 @@ class PotentialNet(nn.Module):
         self.act = ACTIVATIONS[config.activation]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([x, torch.linalg.vector_norm(x, dim=-1, keepdim=True)], -1) if self.radius_input else x
+        if self.config.log_radius:
+            h = torch.log(x)
+        elif self.radius_input:
+            h = torch.cat([x, torch.linalg.vector_norm(x, dim=-1, keepdim=True)], -1)
+        else:
+            h = x
         n_hidden = len(self.weights) - 1
         for i in range(n_hidden):
             z = self.act(torch.baddbmm(self.biases[i][:, None, :], h, self.weights[i]))

@@ -73,8 +73,18 @@ class TrialSpec:
                 raise ConfigError(f"model: unknown preset {preset!r}; valid: {', '.join(sorted(PRESETS))}")
             data["model"] = to_dict(PRESETS[preset])
         spec = from_dict(cls, data)
-        # validate the system and its anchor now, not mid-campaign
-        build_system(spec).anchor(spec.loss.anchor, spec.loss.anchor_value)
+        # validate the system, its anchor and the radial-only options now, not mid-campaign
+        system = build_system(spec)
+        system.anchor(spec.loss.anchor, spec.loss.anchor_value)
+        radial = system.geometry == "radial"
+        check(radial or not spec.model.log_radius, "model.log_radius",
+              f"needs a radial system (input r > 0); {spec.system['name']!r} is {system.geometry}: "
+              "set log_radius = false")
+        check(radial or not spec.loss.volume_weight, "loss.volume_weight",
+              f"needs a radial system; {spec.system['name']!r} is {system.geometry}: set volume_weight = false")
+        check(spec.method == "qpnn" or not spec.loss.volume_weight, "loss.volume_weight",
+              f"applies to uniform points (method qpnn); {spec.method}'s Metropolis points already follow "
+              "4 pi r^2 |psi|^2: set volume_weight = false")
         return spec
 
     @property
@@ -164,8 +174,11 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
         def next_points():
             return torch.stack([uniform_points(system.box, N, g, dtype, device) for g in gens])
 
+        (lo, hi), = system.box if spec0.loss.volume_weight else ((None, None),)
+
         def loss_fn(x):
-            return losses.qpnn_loss(system, model, x, anchor_t, anchor_val, lam)
+            w = losses.volume_weights(x[..., 0], lo, hi) if spec0.loss.volume_weight else None
+            return losses.qpnn_loss(system, model, x, anchor_t, anchor_val, lam, weight=w)
     else:
         chains = [MetropolisChain(system.log_density, system.box, spec0.sampler,
                                   _generator(s, "chain", device), dtype, device) for s in specs]
