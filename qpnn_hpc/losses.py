@@ -6,12 +6,13 @@ per trial, so that summing them and back-propagating trains K independent models
 * local energy (seed 001 eqs. 2-3):  E(x) = -1/2 Lap|psi|/|psi| + U(x)          [Ha]
 * QPNN (seed 000 eqs. 4-5, seed 001 eq. 4), uniform points; QPNN+MS, Metropolis points:
       L = (1/N) sum_n w_n |grad E(x_n)|^2 + lambda (U(r0) - V(r0))^2         [Ha^2/bohr^2, Ha^2]
-  w_n = 1, except for radial systems with ``volume_weight``: points uniform in r on
-  [lo, hi] carry w(r) = r^2 (hi - lo) 3/(hi^3 - lo^3), the ratio of the 3D volume
-  measure 4 pi r^2 dr to the uniform one, so that L estimates the mean of |grad E|^2
-  over points uniform in the 3D shell lo < |x| < hi: the loss of eq. 4 for the atom in
-  3D, whose radial reduction with uniform-r points would otherwise weight the core by
-  1/r^2 against the tail.
+  w_n = 1, except for radial systems with ``volume_weight``: w(r) = r^2 (in bohr^2), so that
+  L = (1/N) sum_n |r dE/dr|^2 = |dE/d ln r|^2 on points uniform in r. Up to the constant
+  <r^2> of the box this is the mean of |grad E|^2 over points uniform in the 3D shell
+  lo < |x| < hi (the volume measure 4 pi r^2 dr): the loss of eq. 4 for the atom in 3D,
+  whose radial reduction with uniform-r points would otherwise weight the core by 1/r^2
+  against the tail. (The constant is not divided out: with Adam's L2 weight decay the
+  loss scale matters, and 1e-4 was measured with this one.)
 * MPNN (seed 001 eq. 7), Metropolis points from |psi|^2:
       L = sqrt((1/N) sum_n |psi(x_n)|^2 (E(x_n) - Ebar)^2) + lambda (U(r0) - V(r0))^2,
       Ebar = (1/N) sum_n E(x_n)   (eq. 8, differentiated through)
@@ -37,8 +38,9 @@ class LossConfig:
     anchor: Optional[tuple[float, ...]] = field(None, help="gauge anchor r0 (bohr); default: the system's")
     anchor_value: Optional[float] = field(None, help="V(r0) (Hartree); default: the true potential at r0")
     anchor_weight: float = field(1.0, help="lambda, weight of the anchor term (seed 001 eq. 7)")
-    volume_weight: bool = field(False, omit_default=True, help="qpnn on radial systems: weight |grad E|^2 by the 3D volume measure "
-                                            "(w ~ r^2, see the module docstring); default: uniform in r (seed 000)")
+    volume_weight: bool = field(False, omit_default=True,
+                                help="qpnn on radial systems: weight |grad E|^2 by r^2, the 3D volume measure "
+                                     "(see the module docstring); default: uniform in r (seed 000)")
     anchor_mode: str = field("penalty", help='"penalty": the lambda term of seed 000 eq. 5 / seed 001 eq. 7; '
                              '"exact": U = N(x) - N(r0) + V(r0), the gauge fixed by construction (the term is 0)')
 
@@ -62,10 +64,9 @@ def anchor_term(model, anchor_point: torch.Tensor, anchor_value: float) -> torch
     return (u0 - anchor_value) ** 2
 
 
-def volume_weights(r: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    """w(r) = r^2 (hi - lo) 3/(hi^3 - lo^3): uniform-in-r points -> the 3D shell's volume measure
-    (dimensionless; its mean over uniform r on [lo, hi] is 1)."""
-    return r * r * (3.0 * (hi - lo) / (hi ** 3 - lo ** 3))
+def volume_weights(r: torch.Tensor) -> torch.Tensor:
+    """w(r) = r^2 (bohr^2): |dE/dr|^2 -> |dE/d ln r|^2, the 3D volume measure up to a constant."""
+    return r * r
 
 
 def qpnn_loss(system, model, x, anchor_point, anchor_value, anchor_weight, weight=None):

@@ -38,8 +38,9 @@ class ModelConfig:
     residual: bool = field(True, help="add h_{l-1} to h_l wherever two consecutive hidden widths match")
     init_scale: float = field(1.0, help="delta: initial weights and biases multiplied by it (seed 001: 0.01)")
     radius_input: bool = field(False, help="append |x| (bohr) to the D Cartesian inputs (D > 1)")
-    log_radius: bool = field(False, omit_default=True, help="radial systems only: the input is ln(r/bohr) instead of r, so that "
-                                         "the core (-Z/r = -Z e^-s) is as well resolved as the tail")
+    log_radius: bool = field(False, omit_default=True,
+                             help="radial systems only: the input is ln(r/bohr) instead of r, so that the core "
+                                  "(-Z/r = -Z e^-s) is as well resolved as the tail")
 
     def __post_init__(self):
         check(len(self.widths) >= 1 and all(w > 0 for w in self.widths), "model.widths",

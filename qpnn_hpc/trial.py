@@ -174,10 +174,8 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
         def next_points():
             return torch.stack([uniform_points(system.box, N, g, dtype, device) for g in gens])
 
-        (lo, hi), = system.box if spec0.loss.volume_weight else ((None, None),)
-
         def loss_fn(x):
-            w = losses.volume_weights(x[..., 0], lo, hi) if spec0.loss.volume_weight else None
+            w = losses.volume_weights(x[..., 0]) if spec0.loss.volume_weight else None
             return losses.qpnn_loss(system, model, x, anchor_t, anchor_val, lam, weight=w)
     else:
         chains = [MetropolisChain(system.log_density, system.box, spec0.sampler,
