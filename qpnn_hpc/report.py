@@ -3,7 +3,9 @@
 Tasks are grouped by their spec without the seed (one group = one system, method
 and grid point, over its trials). Per group: trials done/failed, mean and standard
 deviation of the energy and of eps, the error of the mean energy against the exact
-one and the RMSE of the per-trial energies (all Hartree; errors in mHa).
+one and the RMSE of the per-trial energies (all Hartree; errors in mHa). Campaigns on
+atom tables get seed 000's Tables 1-2, figures and the round trip
+(:mod:`qpnn_hpc.atoms_report`).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import results
+from . import atoms_report, results
 
 
 def _flatten(d, prefix=""):
@@ -120,6 +122,9 @@ def write_report(path: str | Path, out: str | Path) -> Path:
     md = [f"# Campaign {table['campaign_name']}\n", f"Results file: `{path}`; energies in Hartree.\n",
           markdown_table(table), ""]
     md += [f"![{p}]({p})" for p in pngs]
+    atoms_md, atoms_pngs = atoms_report.section(table, out)
+    if atoms_md:
+        md += ["", atoms_md] + [f"![{p}]({p})" for p in atoms_pngs]
     target = out / "report.md"
     target.write_text("\n".join(md) + "\n")
     return target
