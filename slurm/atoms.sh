@@ -11,7 +11,8 @@
 # With SHARDS=K every array job writes results/atoms.shard<k>-of-K.h5; when they are
 # done: qpnn-hpc merge results/atoms.shard*-of-K.h5 --out results/atoms.h5
 # Preempted or timed-out jobs requeue themselves and resume; rerunning this script
-# resumes too (each shard its own file).
+# resumes too (each shard its own file). Then seed 000's Tables 1-2, figures and the
+# round trip: qpnn-hpc report results/atoms.h5 --out results/atoms_report
 set -euo pipefail
 PARTITION=${PARTITION:-gpu}
 ACCOUNT=${ACCOUNT:-myproject}
