@@ -27,9 +27,10 @@ The two differ by the constant E_total + IP = E(cation). The anchor (seed 000 eq
 
 Shipped tables (``qpnn_hpc/data/{li,be,ne}_{energy,ionisation}.npz``, written by
 ``jobs/atoms/make_densities.py``) hold arrays ``x`` (r), ``density``, ``drho``,
-``lap_rho``, ``kinetic_local``, ``potential`` (v_eff in the table's gauge) and scalars ``energy`` (the eigenvalue in the table's gauge),
-``anchor``, ``anchor_value``, ``mu``, ``e_atom``, ``e_cation``, ``ip``, ``r_match`` and
-strings ``method``, ``basis``, ``gauge``, ``graft``.
+``lap_rho``, ``kinetic_local``, ``potential`` (v_eff in the table's gauge); scalars
+``energy`` (the eigenvalue in the table's gauge), ``anchor``, ``anchor_value``, ``mu``,
+``e_atom``, ``e_cation``, ``ip``; the string ``gauge``; and ``meta`` (JSON: atom, Z,
+method, basis, the graft's constants, ...).
 """
 from __future__ import annotations
 

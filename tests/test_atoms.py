@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from qpnn_hpc import atoms
+from qpnn_hpc import atoms, radial
 from qpnn_hpc.systems import make_system
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +152,9 @@ def test_fast_radial_qpnn_on_li():
 
 
 def test_atoms_campaign_expands(monkeypatch):
-    """jobs/atoms.toml: 3 atoms x 2 gauges x 10 trials with the seed-000 settings."""
+    """jobs/atoms.toml: 3 atoms x 2 gauges x 10 trials, the seed-000 network and budget, with
+    ln r input, the volume-weighted loss and the cosine learning rate;
+    jobs/atoms/seed_settings.toml: the same with the seed's own settings."""
     from qpnn_hpc import campaign
     monkeypatch.chdir(ROOT)  # the table paths are relative to the repository root
     c = campaign.load(ROOT / "jobs/atoms.toml")
@@ -160,10 +162,15 @@ def test_atoms_campaign_expands(monkeypatch):
     s = c.specs[0]
     assert s.system["geometry"] == "radial" and (s.system["lo"], s.system["hi"]) == (0.1, 10.0)
     assert s.model.widths == (64, 128, 128) and s.model.residual and s.model.activation == "tanh"
-    assert (s.train.epochs, s.train.points, s.train.lr, s.train.weight_decay) == (500, 5000, 1e-3, 1e-4)
-    assert s.train.clip_norm is not None
+    assert (s.train.epochs, s.train.points, s.train.weight_decay) == (500, 5000, 1e-4)
+    assert (s.train.lr, s.train.lr_final) == (1e-2, 1e-4) and s.train.clip_norm is not None
+    assert s.model.log_radius and s.loss.volume_weight and s.loss.anchor_mode == "exact"
     files = {sp.system["file"] for sp in c.specs}
     assert files == {f"qpnn_hpc/data/{a}_{g}.npz" for a in atoms.ATOMS for g in atoms.GAUGES}
+    seed = campaign.load(ROOT / "jobs/atoms/seed_settings.toml")
+    s = seed.specs[0]
+    assert len(seed.specs) == 60 and s.train.lr == 1e-3 and s.train.lr_final is None
+    assert not s.model.log_radius and not s.loss.volume_weight
 
 
 def test_tuned_atoms_campaign_expands(monkeypatch):
@@ -171,3 +178,152 @@ def test_tuned_atoms_campaign_expands(monkeypatch):
     monkeypatch.chdir(ROOT)
     c = campaign.load(ROOT / "jobs/atoms/tuned.toml")
     assert len(c.specs) == 15 and c.specs[0].train.lr == 1e-2 and c.specs[0].train.lr_final == 1e-4
+
+
+# ----------------------------------------------------------------------------- round trip
+
+def test_forward_solver_gives_hydrogen():
+    """-1/2 Lap - 1/r: eps = -1/2 and rho = exp(-2r)/pi (O(h^2) finite differences, h = 1e-3)."""
+    eps, r, rho = radial.ground_state(lambda r: -1.0 / r, 30.0, 1.0, 1e-3)
+    assert eps == pytest.approx(-0.5, abs=1e-6)
+    assert radial.density_l2(r, rho, np.exp(-2 * r) / np.pi) < 1e-5
+
+
+@pytest.mark.parametrize("atom", SHIPPED)
+def test_round_trip_of_the_exact_inversion(atom):
+    """The exact inversion returns the input density: the floor of the round trip.
+    Measured (h = 1e-3): eigenvalue -0.05 / -0.17 / -1.8 mHa, L2 5e-4 / 1.6e-3 / 4.3e-3
+    (Li / Be / Ne; Ne's table was re-grafted from a spline of ln rho, hence its larger floor)."""
+    t = atoms.load_table(atom, "ionisation")
+    r, v = atoms.effective_potential(t)
+    m = (r >= 0.1) & (r <= 10.0)
+    res = radial.round_trip(t, r[m], v[m])
+    assert abs(res["eigenvalue_error"]) < 3e-3 and res["density_l2"] < 1e-2, res
+    # a potential 50 mHa too high on [0.1, 2] (and right elsewhere) is seen: the eigenvalue
+    # rises by about 50 mHa times the share of the density there (measured 27 / 30 / 43 mHa;
+    # L2 0.48 / 0.20 / 0.005: the density of Ne, held by its core, barely moves)
+    bad = radial.round_trip(t, r[m], v[m] + 0.05 * (r[m] < 2.0))
+    assert bad["eigenvalue_error"] > 0.02 and bad["density_l2"] > res["density_l2"], bad
+
+
+# ----------------------------------------------------------------------------- radial options
+
+def radial_spec(file, lo=0.1, hi=10.0, **over):
+    """A fast radial QPNN spec: 64-64 tanh residual, input ln r, volume-weighted loss,
+    Adam lr 1e-2 -> 1e-4, exact anchor (the jobs/atoms.toml recipe, smaller)."""
+    from qpnn_hpc.trial import TrialSpec
+    d = dict(system=dict(name="tabulated", file=str(file), geometry="radial", lo=lo, hi=hi),
+             method="qpnn", model=dict(widths=[64, 64], activation="tanh", residual=True, log_radius=True),
+             train=dict(epochs=400, points=500, lr=1e-2, lr_final=1e-4, clip_norm=1.0),
+             loss=dict(anchor_mode="exact", volume_weight=True), dtype="float32",
+             sampler=dict(chains=50, burn_in=50, thin=1),
+             eval=dict(energy_sweeps=4, uniform_energy_points=4000, grid_points=1000))
+    d.update(over)
+    return TrialSpec.from_dict(d)
+
+
+def test_volume_weights_give_the_3d_mean():
+    """w = r^2: the mean of w f over uniform r is <r^2> times the mean of f over the 3D shell."""
+    from qpnn_hpc.losses import volume_weights
+    r = torch.linspace(0.1, 10.0, 200001, dtype=torch.float64)
+    f = 1.0 / r + torch.cos(r)
+    mean_r = float(torch.trapezoid(volume_weights(r) * f, r)) / 9.9
+    shell = 4 / 3 * np.pi * (10.0 ** 3 - 0.1 ** 3)
+    mean_3d = float(torch.trapezoid(4 * np.pi * r * r * f, r)) / shell
+    r2 = (10.0 ** 3 - 0.1 ** 3) / (3 * 9.9)
+    assert mean_r == pytest.approx(r2 * mean_3d, rel=1e-9)
+
+
+def test_radial_options_need_a_radial_system():
+    from qpnn_hpc.config import ConfigError
+    from qpnn_hpc.trial import TrialSpec
+    with pytest.raises(ConfigError, match=r"^model.log_radius: needs a radial system.*set log_radius = false"):
+        TrialSpec.from_dict(dict(system=dict(name="hydrogen"), method="qpnn", model=dict(log_radius=True)))
+    with pytest.raises(ConfigError, match=r"^loss.volume_weight: needs a radial system"):
+        TrialSpec.from_dict(dict(system=dict(name="harmonic_oscillator"), method="qpnn",
+                                 loss=dict(volume_weight=True)))
+    with pytest.raises(ConfigError, match=r"^loss.volume_weight: applies to uniform points \(method qpnn\)"):
+        radial_spec(atoms.table_path("li"), method="mpnn")
+
+
+def test_new_options_keep_earlier_ids():
+    """log_radius and volume_weight are left out of the canonical spec at their defaults, so
+    every spec written before they existed keeps its id and random streams."""
+    from qpnn_hpc.config import to_dict
+    from qpnn_hpc.trial import TrialSpec
+    s = TrialSpec.from_dict(dict(system=dict(name="hydrogen"), method="mpnn", seed=3))
+    d = to_dict(s)
+    assert "log_radius" not in d["model"] and "volume_weight" not in d["loss"]
+    assert s.id == "f04ca4dfbcfcf492"   # the id this spec had before the two fields were added
+    on = radial_spec(atoms.table_path("li"))
+    assert to_dict(on)["model"]["log_radius"] is True and to_dict(on)["loss"]["volume_weight"] is True
+
+
+def test_fast_radial_qpnn_learns_coulomb(tmp_path):
+    """Hydrogen 1s as a radial table (v = -1/r exactly, eigenvalue -1/2), learned on [0.1, 10]
+    with the atoms recipe: the eigenvalue within 2 mHa, max |U + 1/r| < 0.01 Ha on [0.5, 8],
+    and the round trip returns the density within L2 0.005 (seeds 0-4: |E error| <= 0.41 mHa,
+    max |U + 1/r| <= 0.0017 Ha, L2 <= 4e-4)."""
+    from qpnn_hpc.trial import run_trial
+    r = np.linspace(0.05, 12.0, 1196)
+    rho, drho, lap = hydrogen(r)
+    path = tmp_path / "h_ionisation.npz"
+    np.savez(path, x=r, density=rho, drho=drho, lap_rho=lap, kinetic_local=1 - 2 / r, potential=-1 / r,
+             energy=-0.5, anchor=2.0, anchor_value=-0.5, mu=-0.5)
+    res = run_trial(radial_spec(path))
+    assert abs(res.energy + 0.5) < 2e-3, res.energy
+    m = (res.grid >= 0.5) & (res.grid <= 8.0)
+    assert np.abs(res.potential[m] + 1 / res.grid[m]).max() < 0.01
+    t = dict(x=r, density=rho, drho=drho, lap_rho=lap, kinetic_local=1 - 2 / r, mu=-0.5)
+    assert radial.round_trip(t, res.grid, res.potential)["density_l2"] < 0.005
+
+
+@pytest.mark.parametrize("atom", [a for a in ("li", "be") if a in SHIPPED])
+def test_fast_radial_qpnn_on_the_campaign_domain(atom):
+    """Li and Be on the campaign's domain [0.1, 10] with the atoms recipe (64-64, 400 epochs of
+    500 points): eigenvalue within 5 mHa (seed 000: 66 / 47 mHa) and max |U - v_eff| < 0.05 Ha
+    on [0.5, 8], the campaign's tolerance. Seeds 0-5 measured: Li |E error| <= 2.7 mHa, max
+    |U - v_eff| <= 0.031 Ha; Be <= 1.7 mHa, <= 0.016 Ha. (Ne at this budget is bimodal: 2 of 5
+    seeds stop in a local minimum ~60-75 mHa off, so it is not a unit test; see jobs/atoms.toml.)"""
+    from qpnn_hpc.trial import run_trial
+    res = run_trial(radial_spec(atoms.table_path(atom)))
+    assert abs(res.energy - res.energy_exact) < 5e-3, res.energy - res.energy_exact
+    m = (res.grid >= 0.5) & (res.grid <= 8.0)
+    assert np.abs(res.potential[m] - res.potential_true[m]).max() < 0.05
+
+
+def test_atoms_campaign_report(tmp_path):
+    """A small atoms campaign (Li in both gauges, 2 trials) through `qpnn-hpc run` and
+    `qpnn-hpc report`: the atoms section's Table 1 equals the errors recomputed from the
+    file, the round trip has its floor row, and both figures are written."""
+    from .conftest import qpnn
+    from qpnn_hpc import atoms_report, results
+    camp = tmp_path / "atoms_small.toml"
+    systems = "".join(f'[[systems]]\nname = "tabulated"\nfile = "qpnn_hpc/data/li_{g}.npz"\n'
+                      'geometry = "radial"\nlo = 0.1\nhi = 10.0\n\n' for g in atoms.GAUGES)
+    camp.write_text(
+        'name = "atoms_small"\ntrials = 2\nmethods = ["qpnn"]\n\n[defaults]\n'
+        'model = { widths = [32, 32], log_radius = true }\n'
+        'train = { epochs = 200, points = 300, lr = 1e-2, lr_final = 1e-4 }\n'
+        'loss = { anchor_mode = "exact", volume_weight = true }\n'
+        'sampler = { chains = 50, burn_in = 50, thin = 1 }\n'
+        'eval = { energy_sweeps = 4, uniform_energy_points = 2000, grid_points = 1000 }\n\n' + systems)
+    out = tmp_path / "atoms.h5"
+    qpnn("run", camp, "--out", out, "--batch", 2, "--quiet")
+    qpnn("report", out, "--out", tmp_path / "rep")
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "### Table 1: reference vs learned energy" in md and "### Round trip" in md
+    for png in ("atoms_energy_per_trial.png", "atoms_potential.png"):
+        assert (tmp_path / "rep" / png).stat().st_size > 10_000
+    table = results.read_table(out)
+    groups = atoms_report.analyse(table)
+    assert [(g["atom"], g["gauge"]) for g in groups] == [("li", "energy"), ("li", "ionisation")]
+    for g in groups:
+        t = atoms.load_table("li", g["gauge"])
+        err = 1e3 * (table["energy"][g["rows"]] - t["energy"])
+        assert g["mean_err_mha"] == pytest.approx(err.mean(), abs=1e-9)
+        assert f"| Li | {g['gauge']} |" in md and f"{g['mean_err_mha']:+.2f}" in md
+        assert abs(g["mean_err_mha"]) < 66.0             # seed 000's Li error, even at this budget
+        # the round trip of each trial and its floor (the tiny budget leaves Li's sensitive
+        # valence density off by L2 0.03-0.6 here; the campaign's figures are in jobs/atoms.toml)
+        assert g["floor_l2"] < 1e-3 and np.all(np.isfinite(g["trip_l2"])) and len(g["trip_l2"]) == 2
