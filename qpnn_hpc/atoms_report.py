@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import atoms, radial, results
+from .systems import data_file
 
 # seed 000 Table 1 (its SCI reference, QPNN mean over 10 trials) and Table 2 (RMSE +- std), Hartree
 SEED000_TABLE1 = {"li": (-7.477487, -7.5431), "be": (-14.66101, -14.6142), "ne": (-128.888004, -128.8584)}
@@ -35,11 +36,8 @@ def _atom_table(system: dict):
     """The atom table behind a spec's system, or None if it is not one."""
     if system.get("name") != "tabulated" or system.get("geometry") != "radial":
         return None
-    path = Path(system["file"])
-    if not path.exists() and path.parts[:2] == ("qpnn_hpc", "data"):
-        path = atoms.DATA_DIR.joinpath(*path.parts[2:])
     try:
-        t = atoms.load_table(path)
+        t = atoms.load_table(data_file(system["file"]))
     except (OSError, ValueError, KeyError):
         return None
     if "gauge" not in t or "mu" not in t or not isinstance(t.get("meta"), dict) or "atom" not in t["meta"]:
@@ -60,7 +58,7 @@ def analyse(table: dict) -> list[dict]:
         if table["status"][i] == results.DONE and spec["system"].get("name") == "tabulated":
             by_file.setdefault(spec["system"]["file"], []).append(i)
     out = []
-    for file, rows in by_file.items():
+    for rows in by_file.values():
         t = _atom_table(table["spec"][rows[0]]["system"])
         if t is None:
             continue
@@ -79,9 +77,9 @@ def analyse(table: dict) -> list[dict]:
             trip.append(radial.round_trip(t, g, u))
         floor = radial.round_trip(t, r_tab, v_tab)
         out.append(dict(
-            file=file, atom=atom, gauge=t["gauge"], method=t["meta"].get("method", ""),
-            basis=t["meta"].get("basis", ""), e_ref=e_ref, e_atom=float(t["e_atom"]), rows=rows,
-            energy=table["energy"][rows], err_mha=err, err_metropolis_mha=err_m,
+            atom=atom, gauge=t["gauge"], method=t["meta"].get("method", ""),
+            basis=t["meta"].get("basis", ""), e_ref=e_ref, rows=rows,
+            energy=table["energy"][rows], err_mha=err,
             mean_err_mha=float(err.mean()), rmse_mha=float(np.sqrt(np.mean(err ** 2))),
             std_mha=float(err.std(ddof=1)) if len(err) > 1 else 0.0,
             mean_err_metropolis_mha=float(err_m.mean()),
@@ -154,10 +152,7 @@ def plots(groups: list[dict], out: Path) -> list[str]:
         ax.set_xlabel("trial")
         ax.set_ylabel("E - E_ref (mHa)")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "atoms_energy_per_trial.png", dpi=90)
-    plt.close(fig)
-    names.append("atoms_energy_per_trial.png")
+    names.append(_save(fig, out, "atoms_energy_per_trial.png"))
 
     fig, axes = plt.subplots(2, len(atoms_seen), figsize=(4.5 * len(atoms_seen), 6.4), squeeze=False,
                              sharex=True)
@@ -183,11 +178,16 @@ def plots(groups: list[dict], out: Path) -> list[str]:
         dax.set_xlabel("r (bohr)")
         dax.set_ylabel("U - v_eff (Hartree)")
         dax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "atoms_potential.png", dpi=90)
-    plt.close(fig)
-    names.append("atoms_potential.png")
+    names.append(_save(fig, out, "atoms_potential.png"))
     return names
+
+
+def _save(fig, out: Path, name: str) -> str:
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    return name
 
 
 def section(table: dict, out: Path) -> tuple[str, list[str]]:

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.interpolate import CubicHermiteSpline, CubicSpline
 from scipy.linalg import eigh_tridiagonal
 
-from .atoms import log_derivatives
+from .atoms import kinetic_from_log, log_derivatives
 
 DEFAULT_H = 1e-3      # bohr: grid step
 WALL_FACTOR = 2.0     # the round trip's wall u(R) = 0 at R = 2 r_max: its effect on rho(r <= r_max) is
@@ -88,8 +88,7 @@ def reference(table: dict):
 
     def v(r):
         r = np.asarray(r, dtype=np.float64)
-        dw = w1 + w2 * (r - a)
-        k_core = 0.5 * w2 + 0.25 * dw * dw + dw / r
+        k_core = kinetic_from_log(r, w1 + w2 * (r - a), w2)
         k = np.where(r < a, k_core, np.where(r > z, c - b / r, k_tab(np.clip(r, a, z))))
         return mu + 0.5 * k
     return rho, v

@@ -222,6 +222,15 @@ class CubicSpline1D:
         return ((c[0] * t + c[1]) * t + c[2]) * t + c[3]
 
 
+def data_file(file: str | Path) -> Path:
+    """The path of a table: ``file`` as given, or, for ``qpnn_hpc/data/...`` not found from
+    the current folder, the package's shipped copy (so campaign files work from any folder)."""
+    path = Path(file)
+    if not path.exists() and path.parts[:2] == ("qpnn_hpc", "data"):
+        path = Path(__file__).parent.joinpath("data", *path.parts[2:])
+    return path
+
+
 @dataclass(frozen=True)
 class TabulatedParams:
     file: str = field(help="an .npz file with arrays x (bohr, increasing) and density (1/bohr^D); "
@@ -289,11 +298,8 @@ class TabulatedDensity(System):
 
     @classmethod
     def from_params(cls, p: TabulatedParams) -> "TabulatedDensity":
-        path = Path(p.file)
-        if not path.exists() and path.parts[:2] == ("qpnn_hpc", "data"):  # shipped tables, from any folder
-            path = Path(__file__).parent.joinpath("data", *path.parts[2:])
         try:
-            data = np.load(path)
+            data = np.load(data_file(p.file))
         except (OSError, ValueError) as e:
             raise ConfigError(f"system.file: cannot read {p.file!r} ({e}); give an .npz file") from None
         for key in ("x", "density"):
