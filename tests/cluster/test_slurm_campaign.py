@@ -7,8 +7,9 @@ its signal.
     .venv-cluster/bin/python -m pytest -m cluster tests/cluster/test_slurm_campaign.py
 
 Every wait has a time-out (a job still there at its time-out is cancelled). A requeued
-job is held by Slurm for about two minutes before it runs again; the requeue test lifts
-the hold with `scontrol update JobId=... StartTime=now`.
+job is held by Slurm for about two minutes before it runs again; the requeue tests lift
+the hold with `scontrol update JobId=... StartTime=now`, a few seconds after the requeue
+(CREDENTIAL_REVOKE_S: sooner, slurmd may refuse the relaunch and the job ends FAILED).
 """
 from __future__ import annotations
 
@@ -152,12 +153,21 @@ def _slow_campaign(tmp_path: Path) -> Path:
     return camp
 
 
+# Slurm revokes a killed job's credential with a resolution of one second, and slurmd refuses
+# a launch whose credential is not newer ("Killing non-startable batch JobId=97: Job
+# credential revoked"; the job then ends FAILED). Slurm's own requeue hold (about two
+# minutes) is there for this; a test that lifts the hold waits this long after the requeue.
+CREDENTIAL_REVOKE_S = 2.5
+
+
 def _interrupt(job: str, out: Path, folder: Path, interrupt, snapshots: list, while_held=None) -> None:
     """Once 3 more rows are done: ``interrupt()`` (which must requeue the job), wait until the
-    job is pending again with its processes gone, record the file, lift Slurm's requeue hold."""
+    job is pending again with its processes gone, record the file, lift Slurm's requeue hold
+    (no sooner than CREDENTIAL_REVOKE_S after the requeue)."""
     _wait_rows(out, (snapshots[-1][0].sum() if snapshots else 0) + 3, job, folder)
     interrupt()
     info = _wait_state(job, ("PENDING",), timeout=60, folder=folder)  # requeued and held
+    requeued = time.monotonic()
     assert int(info.get("Restarts", 0)) == len(snapshots) + 1
     _wait_no_processes(job)
     t = results.read_table(out)  # the job's processes are gone: the file is the checkpoint
@@ -166,6 +176,7 @@ def _interrupt(job: str, out: Path, folder: Path, interrupt, snapshots: list, wh
     snapshots.append((finished, t["finished"].copy()))
     if while_held is not None:
         while_held()
+    time.sleep(max(0.0, requeued + CREDENTIAL_REVOKE_S - time.monotonic()))
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
 
 
