@@ -51,15 +51,15 @@ def potential_deviation(grid, u, v, window=POTENTIAL_WINDOW) -> float:
     return float(np.max(np.abs(u[m] - v[m])))
 
 
-def analyse(table: dict) -> list[dict]:
-    """One dict per atom-table group of the results table (done trials only)."""
-    by_file: dict[str, list[int]] = {}
-    for i, spec in enumerate(table["spec"]):
-        if table["status"][i] == results.DONE and spec["system"].get("name") == "tabulated":
-            by_file.setdefault(spec["system"]["file"], []).append(i)
+def analyse(table: dict, groups: list[dict]) -> list[dict]:
+    """One dict per group of ``groups`` (``report.groups``: rows of one spec without its seed)
+    whose system is an atom table; done trials only. A group's ``label`` is kept as
+    ``setting`` where an (atom, gauge) pair has more than one group (a grid or an ablation
+    on one table), "" otherwise."""
     out = []
-    for rows in by_file.values():
-        t = _atom_table(table["spec"][rows[0]]["system"])
+    for grp in groups:
+        rows = [i for i in grp["rows"] if table["status"][i] == results.DONE]
+        t = _atom_table(table["spec"][rows[0]]["system"]) if rows else None
         if t is None:
             continue
         atom = t["meta"]["atom"].lower()
@@ -77,7 +77,7 @@ def analyse(table: dict) -> list[dict]:
             trip.append(radial.round_trip(t, g, u))
         floor = radial.round_trip(t, r_tab, v_tab)
         out.append(dict(
-            atom=atom, gauge=t["gauge"], method=t["meta"].get("method", ""),
+            label=grp["label"], atom=atom, gauge=t["gauge"], method=t["meta"].get("method", ""),
             basis=t["meta"].get("basis", ""), e_ref=e_ref, rows=rows,
             energy=table["energy"][rows], err_mha=err,
             mean_err_mha=float(err.mean()), rmse_mha=float(np.sqrt(np.mean(err ** 2))),
@@ -91,8 +91,16 @@ def analyse(table: dict) -> list[dict]:
             grid=[table["grid"][i] for i in rows], potential=[table["potential"][i] for i in rows],
             potential_true=[table["potential_true"][i] for i in rows],
             r_tab=r_tab, v_tab=v_tab))
+    pairs = [(g["atom"], g["gauge"]) for g in out]
+    for g in out:
+        g["setting"] = g.pop("label") if pairs.count((g["atom"], g["gauge"])) > 1 else ""
     order = {a: n for n, a in enumerate(atoms.ATOMS)}
     return sorted(out, key=lambda g: (order.get(g["atom"], 99), g["gauge"]))
+
+
+def _name(g: dict) -> str:
+    """Row label of the tables: the atom, and the setting where one atom/gauge has several."""
+    return g["atom"].capitalize() + (f" ({g['setting']})" if g["setting"] else "")
 
 
 def markdown(groups: list[dict]) -> str:
@@ -105,14 +113,14 @@ def markdown(groups: list[dict]) -> str:
              "|---" * 10 + "|"]
     for g in groups:
         s_ref, s_q = SEED000_TABLE1.get(g["atom"], (np.nan, np.nan))
-        lines.append(f"| {g['atom'].capitalize()} | {g['gauge']} | {g['method'].split(';')[0]}, {g['basis']} | "
+        lines.append(f"| {_name(g)} | {g['gauge']} | {g['method'].split(';')[0]}, {g['basis']} | "
                      f"{g['e_ref']:.6f} | {g['energy'].mean():.6f} | {g['mean_err_mha']:+.2f} | {len(g['rows'])} | "
                      f"{s_ref:.6f} | {s_q:.4f} | {1e3 * (s_q - s_ref):+.1f} |")
     lines += ["", "### Table 2: spread of the per-trial errors (mHa)\n",
               "| atom | gauge | RMSE | std | Metropolis (eq. 8) mean error | seed 000 RMSE |", "|---" * 6 + "|"]
     for g in groups:
         s_r, s_s = SEED000_TABLE2.get(g["atom"], (np.nan, np.nan))
-        lines.append(f"| {g['atom'].capitalize()} | {g['gauge']} | {g['rmse_mha']:.2f} | {g['std_mha']:.2f} | "
+        lines.append(f"| {_name(g)} | {g['gauge']} | {g['rmse_mha']:.2f} | {g['std_mha']:.2f} | "
                      f"{g['mean_err_metropolis_mha']:+.2f} | {1e3 * s_r:.0f} +- {1e3 * s_s:.0f} |")
     lo, hi = POTENTIAL_WINDOW
     lines += ["", f"### The learned potential against the exact inversion (Hartree, bohr)\n",
@@ -120,7 +128,7 @@ def markdown(groups: list[dict]) -> str:
               "shell maximum, exact (r, v) | learned (mean r, mean v) |", "|---" * 6 + "|"]
     for g in groups:
         (rb, vb), bl = g["barrier_exact"], g["barrier_learned"]
-        lines.append(f"| {g['atom'].capitalize()} | {g['gauge']} | {np.median(g['potential_dev']):.4f} | "
+        lines.append(f"| {_name(g)} | {g['gauge']} | {np.median(g['potential_dev']):.4f} | "
                      f"{g['potential_dev'].max():.4f} | ({rb:.3f}, {vb:+.4f}) | "
                      f"({bl[:, 0].mean():.3f}, {bl[:, 1].mean():+.4f}) |")
     lines += ["", "### Round trip: the ground state of U against the input density\n",
@@ -129,7 +137,7 @@ def markdown(groups: list[dict]) -> str:
               "| atom | gauge | eigenvalue error (mHa): floor | learned, mean | density L2: floor | learned, mean | "
               "learned, worst |", "|---" * 7 + "|"]
     for g in groups:
-        lines.append(f"| {g['atom'].capitalize()} | {g['gauge']} | {g['floor_eig_mha']:+.3f} | "
+        lines.append(f"| {_name(g)} | {g['gauge']} | {g['floor_eig_mha']:+.3f} | "
                      f"{g['trip_eig_mha'].mean():+.2f} | {g['floor_l2']:.2e} | {g['trip_l2'].mean():.2e} | "
                      f"{g['trip_l2'].max():.2e} |")
     return "\n".join(lines) + "\n"
@@ -144,7 +152,7 @@ def plots(groups: list[dict], out: Path) -> list[str]:
     fig, axes = plt.subplots(1, len(atoms_seen), figsize=(4.5 * len(atoms_seen), 3.6), squeeze=False)
     for ax, atom in zip(axes[0], atoms_seen):
         for g in (g for g in groups if g["atom"] == atom):
-            ax.plot(np.arange(len(g["rows"])), g["err_mha"], "o-", label=f"{g['gauge']} gauge")
+            ax.plot(np.arange(len(g["rows"])), g["err_mha"], "o-", label=f"{g['gauge']} gauge" + (f", {g['setting']}" if g["setting"] else ""))
         ax.axhline(0.0, color="k", lw=0.8)
         for sign in (-1, 1):
             ax.axhline(sign * 1.6, color="g", ls=":", lw=0.8, label="+-1.6 mHa" if sign > 0 else None)
@@ -190,9 +198,10 @@ def _save(fig, out: Path, name: str) -> str:
     return name
 
 
-def section(table: dict, out: Path) -> tuple[str, list[str]]:
-    """Markdown and PNG names of the atoms section ("" and [] without atom groups)."""
-    groups = analyse(table)
+def section(table: dict, groups: list[dict], out: Path) -> tuple[str, list[str]]:
+    """Markdown and PNG names of the atoms section ("" and [] without atom groups);
+    ``groups`` as from ``report.groups(table)``."""
+    groups = analyse(table, groups)
     if not groups:
         return "", []
     return markdown(groups), plots(groups, out)

@@ -122,7 +122,7 @@ def write_report(path: str | Path, out: str | Path) -> Path:
     md = [f"# Campaign {table['campaign_name']}\n", f"Results file: `{path}`; energies in Hartree.\n",
           markdown_table(table), ""]
     md += [f"![{p}]({p})" for p in pngs]
-    atoms_md, atoms_pngs = atoms_report.section(table, out)
+    atoms_md, atoms_pngs = atoms_report.section(table, groups(table), out)
     if atoms_md:
         md += ["", atoms_md] + [f"![{p}]({p})" for p in atoms_pngs]
     target = out / "report.md"

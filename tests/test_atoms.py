@@ -297,7 +297,7 @@ def test_atoms_campaign_report(tmp_path):
     `qpnn-hpc report`: the atoms section's Table 1 equals the errors recomputed from the
     file, the round trip has its floor row, and both figures are written."""
     from .conftest import qpnn
-    from qpnn_hpc import atoms_report, results
+    from qpnn_hpc import atoms_report, radial, report, results
     camp = tmp_path / "atoms_small.toml"
     systems = "".join(f'[[systems]]\nname = "tabulated"\nfile = "qpnn_hpc/data/li_{g}.npz"\n'
                       'geometry = "radial"\nlo = 0.1\nhi = 10.0\n\n' for g in atoms.GAUGES)
@@ -316,7 +316,7 @@ def test_atoms_campaign_report(tmp_path):
     for png in ("atoms_energy_per_trial.png", "atoms_potential.png"):
         assert (tmp_path / "rep" / png).stat().st_size > 10_000
     table = results.read_table(out)
-    groups = atoms_report.analyse(table)
+    groups = atoms_report.analyse(table, report.groups(table))
     assert [(g["atom"], g["gauge"]) for g in groups] == [("li", "energy"), ("li", "ionisation")]
     for g in groups:
         t = atoms.load_table("li", g["gauge"])
@@ -326,4 +326,14 @@ def test_atoms_campaign_report(tmp_path):
         assert abs(g["mean_err_mha"]) < 66.0             # seed 000's Li error, even at this budget
         # the round trip of each trial and its floor (the tiny budget leaves Li's sensitive
         # valence density off by L2 0.03-0.6 here; the campaign's figures are in jobs/atoms.toml)
-        assert g["floor_l2"] < 1e-3 and np.all(np.isfinite(g["trip_l2"])) and len(g["trip_l2"]) == 2
+        assert g["floor_l2"] < 1e-3 and len(g["trip_l2"]) == 2 and g["setting"] == ""
+        i = g["rows"][1]  # the report's round trip is that of the trial's own potential
+        m = np.isfinite(table["grid"][i])
+        trip = radial.round_trip(t, table["grid"][i][m], table["potential"][i][m])
+        assert g["trip_l2"][1] == pytest.approx(trip["density_l2"], rel=1e-12)
+        assert g["trip_eig_mha"][1] == pytest.approx(1e3 * trip["eigenvalue_error"], rel=1e-12)
+    # two settings on one table (a grid, an ablation) stay apart, each row named by its setting
+    li_e = groups[0]["rows"]
+    split = atoms_report.analyse(table, [{"label": "A", "rows": li_e[:1]}, {"label": "B", "rows": li_e[1:]}])
+    assert [(g["setting"], len(g["rows"])) for g in split] == [("A", 1), ("B", 1)]
+    assert "| Li (B) | energy |" in atoms_report.markdown(split)
