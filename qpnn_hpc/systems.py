@@ -69,15 +69,20 @@ class System(abc.ABC):
     def anchor(self, point: Optional[tuple] = None, value: Optional[float] = None) -> tuple[tuple, float]:
         """The gauge anchor (r0, V(r0)): ``point`` defaults to :attr:`default_anchor`,
         ``value`` to the true V(r0). Raises ConfigError for a point outside the box."""
-        point = tuple(float(p) for p in (point if point is not None else self.default_anchor))
-        check(len(point) == self.dim, "loss.anchor",
+        given = point is not None
+        point = tuple(float(p) for p in (point if given else self.default_anchor))
+        where = "loss.anchor" if given else f"loss.anchor (unset: system {self.name!r}'s default)"
+        check(len(point) == self.dim, where,
               f"needs {self.dim} coordinate(s) for system {self.name!r}, got {list(point)}")
         for (lo, hi), p in zip(self.box, point):
-            check(lo <= p <= hi, "loss.anchor",
+            check(lo <= p <= hi, where,
                   f"point {list(point)} lies outside the sampling box {list(map(list, self.box))}; "
                   "choose a point inside it")
         if value is None:
             value = float(self.potential(torch.tensor(point, dtype=torch.float64)))
+            check(math.isfinite(value), where, f"V at {list(point)} is {value} (a singularity); "
+                  "choose another point")
+        check(math.isfinite(value), "loss.anchor_value", f"got {value}; give a finite value (Hartree)")
         return point, float(value)
 
     def line(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,9 +196,12 @@ class Hydrogen1s(System):
         return -self.p.Z / self._r(x)
 
     def line(self, n):
-        """The x axis at cell midpoints, so that no point sits on the nucleus."""
+        """The x axis at cell midpoints, shifted by a quarter cell where a midpoint would sit
+        on the nucleus (odd n in the symmetric box), so that no point does."""
         lo, hi = self.box[0]
         s = lo + (np.arange(n) + 0.5) * (hi - lo) / n
+        if np.any(np.abs(s) < 1e-9 * (hi - lo)):
+            s = s + 0.25 * (hi - lo) / n
         pts = np.zeros((n, 3))
         pts[:, 0] = s
         return s, pts
@@ -344,11 +352,17 @@ class TabulatedDensity(System):
         return self._v is not None
 
     def anchor(self, point=None, value=None):
+        """Without a tabulated potential, V(r0) is the table's ``anchor_value``, which holds
+        at the table's own ``anchor`` only: another ``loss.anchor`` needs its own value."""
         if value is None and self._v is None:
             value = self._anchor_value
             if value is None:
                 raise ConfigError("loss.anchor_value: the tabulated system has no potential; "
                                   "give anchor_value in the table or the spec")
+            if point is not None and tuple(map(float, point)) != self.default_anchor:
+                raise ConfigError(f"loss.anchor_value: the table's anchor_value is V at its anchor "
+                                  f"{list(self.default_anchor)}, not at loss.anchor = {list(point)}; "
+                                  "give anchor_value for that point, or drop loss.anchor")
         return super().anchor(point, value)
 
 

@@ -125,6 +125,33 @@ def test_anchor_outside_box_and_unknown_system():
         make_system("hydrogen", {"Zeta": 1.0})
 
 
+def test_anchor_value_belongs_to_its_point():
+    """A table without a potential knows V at its own anchor only; a singular or non-finite
+    anchor value is refused, naming the field."""
+    r = np.linspace(0.05, 12, 600)
+    t = TabulatedDensity(r, np.exp(-2 * r) / np.pi, geometry="radial", anchor=2.0, anchor_value=-0.5)
+    assert t.anchor() == ((2.0,), -0.5) and t.anchor((2.0,)) == ((2.0,), -0.5)
+    assert t.anchor((3.0,), -1 / 3) == ((3.0,), -1 / 3)
+    with pytest.raises(ConfigError, match=r"^loss.anchor_value: the table's anchor_value is V at its anchor \[2.0\]"):
+        t.anchor((3.0,))
+    with pytest.raises(ConfigError, match=r"^loss.anchor_value: got nan"):
+        t.anchor((3.0,), float("nan"))
+    with pytest.raises(ConfigError, match=r"^loss.anchor: V at \[0.0, 0.0, 0.0\] is -inf"):
+        make_system("hydrogen", {}).anchor((0.0, 0.0, 0.0))
+    with pytest.raises(ConfigError, match=r"^loss.anchor \(unset: system 'hydrogen'.s default\): point"):
+        make_system("hydrogen", {"half_width": 0.5}).anchor()
+
+
+@pytest.mark.parametrize("n", [200, 201])
+def test_hydrogen_cut_misses_the_nucleus(n):
+    """Odd n in the symmetric box would put a midpoint on r = 0 (V = -inf in the results)."""
+    h = make_system("hydrogen", {})
+    s, pts = h.line(n)
+    v = h.potential(torch.tensor(pts))
+    assert len(s) == n and np.all(np.diff(s) > 0) and torch.isfinite(v).all()
+    assert abs(s).min() >= 0.2 * 10.0 / n  # at least a fifth of a cell off the nucleus
+
+
 def test_shipped_tables_resolve_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = make_system("tabulated", {"file": "qpnn_hpc/data/li_ionisation.npz", "geometry": "radial",
