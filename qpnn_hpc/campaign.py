@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, canonical_json, check, field, from_dict, read_toml, spec_hash
+from .models import preset_table
 from .trial import TrialSpec
 
 
@@ -54,11 +55,26 @@ class CampaignConfig:
             check(len(values) > 0, f"grid.{key}", "empty list: give at least one value or remove the key")
 
 
+# set per task by the campaign itself: [[systems]], methods, trials
+RESERVED = {"system": "[[systems]] tables", "method": "methods = [...]", "seed": "trials = N (seeds 0..N-1)"}
+
+
+def _tables(d: dict, where: str) -> dict:
+    """``d`` with a model preset name replaced by its table (so that overrides and grid
+    values change the preset's fields rather than replace it); reserved keys refused."""
+    for key, instead in RESERVED.items():
+        check(key not in d, f"{where}.{key}", f"set by the campaign; use {instead} instead")
+    if isinstance(d.get("model"), str):
+        d = dict(d, model=preset_table(d["model"], f"{where}.model"))
+    return d
+
+
 def _set_dotted(d: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
+    check(keys[0] not in RESERVED, f"grid.{dotted}", f"set by the campaign; use {RESERVED.get(keys[0])} instead")
     for k in keys[:-1]:
         sub = d.get(k)
-        if sub is None or isinstance(sub, str):  # a preset name is replaced by a table
+        if sub is None:
             sub = d[k] = {}
         check(isinstance(sub, dict), f"grid.{dotted}", f"{k!r} is not a table")
         d = sub
@@ -101,7 +117,7 @@ def expand(config: CampaignConfig) -> Campaign:
         overrides = system.pop("overrides", {})
         for method in config.methods:
             for point in points:
-                base = _merge(config.defaults, overrides)
+                base = _merge(_tables(config.defaults, "defaults"), _tables(overrides, f"systems[{i}].overrides"))
                 for k, v in zip(grid_keys, point):
                     _set_dotted(base, k, v)
                 for seed in range(config.trials):

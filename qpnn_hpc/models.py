@@ -55,6 +55,14 @@ SEED001 = ModelConfig(widths=(64, 128, 128), activation="tanh", residual=True, i
 PRESETS = {"seed000": SEED000, "seed001": SEED001}
 
 
+def preset_table(name: str, where: str = "model") -> dict:
+    """The [model] table of preset ``name`` (a spec may name a preset instead of a table)."""
+    from .config import ConfigError, to_dict
+    if name not in PRESETS:
+        raise ConfigError(f"{where}: unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+    return to_dict(PRESETS[name])
+
+
 class PotentialNet(nn.Module):
     """K independent MLPs x (K, N, D) -> U (K, N), in Hartree for x in bohr."""
 

@@ -20,9 +20,9 @@ import torch
 
 from . import chains as chains_mod
 from . import losses, metrics
-from .config import ConfigError, check, field, from_dict, seed_from, spec_hash, to_dict
+from .config import check, field, from_dict, seed_from, spec_hash, to_dict
 from .losses import LossConfig
-from .models import PRESETS, AnchoredPotential, ModelConfig, PotentialNet
+from .models import AnchoredPotential, ModelConfig, PotentialNet, preset_table
 from .samplers import MetropolisChain, MetropolisConfig, uniform_points
 from .systems import System, make_system
 from .training import TrainConfig, first_nonfinite, fit
@@ -68,10 +68,7 @@ class TrialSpec:
     def from_dict(cls, data: dict) -> "TrialSpec":
         data = dict(data)
         if isinstance(data.get("model"), str):  # a preset name
-            preset = data["model"]
-            if preset not in PRESETS:
-                raise ConfigError(f"model: unknown preset {preset!r}; valid: {', '.join(sorted(PRESETS))}")
-            data["model"] = to_dict(PRESETS[preset])
+            data["model"] = preset_table(data["model"])
         spec = from_dict(cls, data)
         # validate the system, its anchor and the radial-only options now, not mid-campaign
         system = build_system(spec)

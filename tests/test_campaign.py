@@ -32,12 +32,28 @@ def test_grid_expands_and_work_units_batch_seeds(tmp_path):
     assert all(c.specs[u[0]].seed == 0 and c.specs[u[1]].seed == 1 for u in units)
 
 
+def test_overrides_and_grid_change_a_preset_field_by_field(tmp_path):
+    """model = "seed001" then a grid over model.widths: the preset's other fields stay."""
+    from qpnn_hpc.models import SEED001
+    f = tmp_path / "p.toml"
+    f.write_text('name = "p"\nmethods = ["mpnn"]\n[defaults]\nmodel = "seed001"\n'
+                 '[[systems]]\nname = "hydrogen"\noverrides = { model = { residual = false } }\n'
+                 '[grid]\n"model.widths" = [[8, 8]]\n')
+    (s,) = campaign.load(f).specs
+    assert s.model.widths == (8, 8) and not s.model.residual
+    assert s.model.init_scale == SEED001.init_scale and s.model.activation == SEED001.activation
+
+
 @pytest.mark.parametrize("text,match", [
     ('colour = "red"\n', "unknown key.*colour.*valid keys.*defaults"),
     ('trials = "three"\n', "trials: expected an integer"),
     ('[grid]\n"train.lr" = []\n', "grid.train.lr: empty list"),
     ('[grid]\n"train.learning_rate" = [1e-3]\n', "train.learning_rate.*valid keys"),
     ('[defaults.train]\nepochs = -1\n', "train.epochs: must be > 0"),
+    ('[defaults.loss]\nanchor_weight = inf\n', r"loss.anchor_weight: got inf; give a finite number"),
+    ('[defaults]\nseed = 7\n', r"defaults.seed: set by the campaign; use trials = N"),
+    ('[defaults]\nmethod = "qpnn"\n', r"defaults.method: set by the campaign; use methods"),
+    ('[grid]\n"seed" = [1, 2]\n', r"grid.seed: set by the campaign; use trials = N"),
 ])
 def test_bad_campaign_file_is_rejected(tmp_path, text, match):
     base = 'name = "bad"\nmethods = ["mpnn"]\n'
