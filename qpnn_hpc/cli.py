@@ -101,6 +101,26 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        _abort_other_ranks(args.command)
+        raise
+
+
+def _abort_other_ranks(command: str) -> None:
+    """An unexpected error on one of several MPI ranks: print it and MPI_Abort, since the
+    other ranks would otherwise wait forever in a collective call (bcast, barrier, a
+    collective HDF5 close). The results file keeps every row finished so far (each row's
+    status is written last), and a rerun resumes it."""
+    if "mpi4py.MPI" not in sys.modules:
+        return
+    from mpi4py import MPI
+    if not MPI.Is_initialized() or MPI.Is_finalized() or MPI.COMM_WORLD.Get_size() == 1:
+        return
+    import traceback
+    rank = MPI.COMM_WORLD.Get_rank()
+    print(f"qpnn-hpc {command}: rank {rank}: unexpected error, aborting all ranks; finished rows are kept, "
+          f"rerun to resume:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+    MPI.COMM_WORLD.Abort(1)
 
 
 if __name__ == "__main__":

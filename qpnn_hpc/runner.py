@@ -13,6 +13,7 @@ it (a plain process is a world of one). Steps:
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -77,8 +78,10 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
         if out.exists():
             results.check_belongs(out, camp)
             return False
-        if not out.parent.exists():
-            raise ConfigError(f"--out: folder {str(out.parent)!r} does not exist")
+        if not out.parent.is_dir():
+            raise ConfigError(f"--out: folder {str(out.parent)!r} does not exist (or is not a folder)")
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"--out: folder {str(out.parent)!r} is not writable; choose another")
         return True
 
     must_create = parallel.agree(r, prepare)

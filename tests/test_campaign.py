@@ -69,6 +69,36 @@ def test_bad_campaign_file_is_rejected(tmp_path, text, match):
     assert not out.exists() and not list(tmp_path.glob("r.h5*"))
 
 
+def test_out_in_a_file_is_refused_on_every_rank(tmp_path):
+    (tmp_path / "afile").write_text("")
+    p = qpnn("run", TINY, "--out", tmp_path / "afile" / "r.h5", ranks=2, check=False, timeout=120)
+    assert p.returncode == 2 and "--out: folder" in p.stderr and "not a folder" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_unexpected_error_on_one_rank_aborts_all(tmp_path):
+    """An error that is not bad input, on rank 1 only, while rank 0 waits in a collective
+    call: qpnn-hpc prints it and aborts every rank instead of hanging (the fault is injected:
+    a full disk cannot be had here)."""
+    import subprocess
+    import sys
+    from .conftest import mpi_env, mpiexec
+    script = tmp_path / "fault.py"
+    script.write_text(
+        "import sys\nfrom mpi4py import MPI\nfrom qpnn_hpc import cli\n"
+        "def run(args):\n"
+        "    if MPI.COMM_WORLD.Get_rank() == 1:\n"
+        "        raise OSError('disk quota exceeded (injected)')\n"
+        "    MPI.COMM_WORLD.barrier()\n"
+        "    return 0\n"
+        "cli._run = run\n"
+        "sys.exit(cli.main(['run', 'c.toml', '--out', 'r.h5']))\n")
+    p = subprocess.run([mpiexec(), "-n", "2", "--oversubscribe", sys.executable, str(script)], capture_output=True,
+                       text=True, timeout=120, env=mpi_env(), cwd=ROOT)
+    assert p.returncode != 0
+    assert "rank 1: unexpected error, aborting all ranks" in p.stderr and "disk quota exceeded" in p.stderr
+
+
 def test_output_of_another_campaign_is_refused(tmp_path):
     other = tmp_path / "other.toml"
     other.write_text(TINY.read_text().replace("trials = 2", "trials = 1"))
