@@ -133,8 +133,9 @@ def create(path: str | Path, campaign, comm=None) -> None:
         f.attrs["campaign_hash"] = campaign.hash
         f.attrs["campaign_name"] = campaign.config.name
         f.attrs["n_tasks"] = n
-        f.attrs["versions"] = json.dumps(versions())
-        f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        # attribute values must be the same on every rank of a collective create: rank 0's
+        stamp = (json.dumps(versions()), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        f.attrs["versions"], f.attrs["created"] = comm.bcast(stamp, root=0) if comm is not None else stamp
         t = f.create_group("tasks")
         r = f.create_group("results")
         ds = {
@@ -207,7 +208,7 @@ class Writer:
         a = np.asarray(result.anchor, dtype=np.float64)
         r["anchor"][index, : a.size] = a
         t = f["tasks"]
-        t["reason"][index] = result.reason.encode()[:255]
+        t["reason"][index] = result.reason.encode()[:255].decode("utf-8", "ignore").encode()  # whole characters
         t["rank"][index] = rank
         t["finished"][index] = time.time()
         if not self.mpio:
@@ -229,7 +230,7 @@ def read_table(path: str | Path) -> dict:
             for name, d in f[g].items():
                 out[name] = d[...]
     for name in ("id", "system", "method", "reason", "spec"):
-        out[name] = np.array([b.decode() for b in out[name]])
+        out[name] = np.array([b.decode("utf-8", "replace") for b in out[name]])
     out["spec"] = [json.loads(s) if s else None for s in out["spec"]]
     return out
 

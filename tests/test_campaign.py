@@ -99,6 +99,21 @@ def test_unexpected_error_on_one_rank_aborts_all(tmp_path):
     assert "rank 1: unexpected error, aborting all ranks" in p.stderr and "disk quota exceeded" in p.stderr
 
 
+def test_long_failure_reason_is_cut_on_a_character(tmp_path):
+    """reason holds 255 bytes: a multi-byte character across the cut is dropped whole, so
+    the file stays readable (status, report)."""
+    from qpnn_hpc.trial import failed_result
+    c = campaign.load(TINY)
+    out = tmp_path / "r.h5"
+    results.create(out, c)
+    reason = "x" * 254 + "\u2013 a dash across byte 255"
+    w = results.Writer(out)
+    w.write(0, failed_result(c.specs[0], reason), 0)
+    w.close()
+    t = results.read_table(out)
+    assert t["reason"][0] == "x" * 254 and t["status"][0] == results.FAILED
+
+
 def test_output_of_another_campaign_is_refused(tmp_path):
     other = tmp_path / "other.toml"
     other.write_text(TINY.read_text().replace("trials = 2", "trials = 1"))
