@@ -200,8 +200,11 @@ def effective_potential(table: dict, mu: Optional[float] = None) -> tuple[np.nda
 
 
 def barrier(r, v, lo: float = 0.1, hi: float = 4.0) -> tuple[float, float]:
-    """Position and height of the maximum of v on [lo, hi] (the shell barrier)."""
+    """Position and height of the maximum of v on [lo, hi] (the shell barrier); NaN where
+    r has no point there."""
     r = np.asarray(r)
     m = (r >= lo) & (r <= hi)
+    if not m.any():
+        return np.nan, np.nan
     i = int(np.argmax(np.asarray(v)[m]))
     return float(r[m][i]), float(np.asarray(v)[m][i])

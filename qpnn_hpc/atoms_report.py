@@ -48,7 +48,7 @@ def _atom_table(system: dict):
 def potential_deviation(grid, u, v, window=POTENTIAL_WINDOW) -> float:
     """max |U - v_eff| on the window (Hartree)."""
     m = np.isfinite(grid) & (grid >= window[0]) & (grid <= window[1])
-    return float(np.max(np.abs(u[m] - v[m])))
+    return float(np.max(np.abs(u[m] - v[m]))) if m.any() else np.nan  # NaN: the grid misses the window
 
 
 def analyse(table: dict, groups: list[dict]) -> list[dict]:
@@ -56,6 +56,7 @@ def analyse(table: dict, groups: list[dict]) -> list[dict]:
     whose system is an atom table; done trials only. A group's ``label`` is kept as
     ``setting`` where an (atom, gauge) pair has more than one group (a grid or an ablation
     on one table), "" otherwise."""
+    from .report import sample_std  # report imports this module
     out = []
     for grp in groups:
         rows = [i for i in grp["rows"] if table["status"][i] == results.DONE]
@@ -81,7 +82,7 @@ def analyse(table: dict, groups: list[dict]) -> list[dict]:
             basis=t["meta"].get("basis", ""), e_ref=e_ref, rows=rows,
             energy=table["energy"][rows], err_mha=err,
             mean_err_mha=float(err.mean()), rmse_mha=float(np.sqrt(np.mean(err ** 2))),
-            std_mha=float(err.std(ddof=1)) if len(err) > 1 else 0.0,
+            std_mha=sample_std(err),
             mean_err_metropolis_mha=float(err_m.mean()),
             potential_dev=np.array(dev), barrier_exact=atoms.barrier(r_tab, v_tab),
             barrier_learned=np.array(bar),
@@ -117,13 +118,13 @@ def markdown(groups: list[dict]) -> str:
                      f"{g['e_ref']:.6f} | {g['energy'].mean():.6f} | {g['mean_err_mha']:+.2f} | {len(g['rows'])} | "
                      f"{s_ref:.6f} | {s_q:.4f} | {1e3 * (s_q - s_ref):+.1f} |")
     lines += ["", "### Table 2: spread of the per-trial errors (mHa)\n",
-              "| atom | gauge | RMSE | std | Metropolis (eq. 8) mean error | seed 000 RMSE |", "|---" * 6 + "|"]
+              "| atom | gauge | RMSE | sample std | Metropolis (eq. 8) mean error | seed 000 RMSE +- std |", "|---" * 6 + "|"]
     for g in groups:
         s_r, s_s = SEED000_TABLE2.get(g["atom"], (np.nan, np.nan))
         lines.append(f"| {_name(g)} | {g['gauge']} | {g['rmse_mha']:.2f} | {g['std_mha']:.2f} | "
                      f"{g['mean_err_metropolis_mha']:+.2f} | {1e3 * s_r:.0f} +- {1e3 * s_s:.0f} |")
     lo, hi = POTENTIAL_WINDOW
-    lines += ["", f"### The learned potential against the exact inversion (Hartree, bohr)\n",
+    lines += ["", "### The learned potential against the exact inversion (Hartree, bohr)\n",
               f"| atom | gauge | max abs(U - v_eff) on [{lo}, {hi}]: median | worst trial | "
               "shell maximum, exact (r, v) | learned (mean r, mean v) |", "|---" * 6 + "|"]
     for g in groups:

@@ -53,7 +53,6 @@ KINDS = ("atoms", "molecules")      # = dataset1d.KINDS (kept here so the CLI lo
 SPLITS = ("train", "test")          # = dataset1d.SPLITS
 PENDING, DONE, FAILED = 0, 1, 2
 STATUS_NAMES = {PENDING: "pending", DONE: "done", FAILED: "failed"}
-STATUS_KEYS = ("status", "reason", "rank", "finished", "wall_time")
 STATUS_DESCRIPTIONS = {
     "status": "0 pending, 1 done, 2 failed (written last: a row marked done is complete)",
     "reason": "why the system failed (empty when done)",

@@ -45,6 +45,11 @@ def groups(table: dict) -> list[dict]:
     return list(out.values())
 
 
+def sample_std(x) -> float:
+    """The sample standard deviation (ddof = 1) of the trials; NaN for fewer than two."""
+    return float(np.std(x, ddof=1)) if len(x) > 1 else np.nan
+
+
 def summary(table: dict, rows: list[int]) -> dict:
     status = table["status"][rows]
     done = [r for r, s in zip(rows, status) if s == results.DONE]
@@ -54,12 +59,12 @@ def summary(table: dict, rows: list[int]) -> dict:
     return {
         "done": len(done), "failed": int((status == results.FAILED).sum()),
         "pending": int((status == results.PENDING).sum()),
-        "E_mean": float(np.mean(e)) if len(e) else np.nan, "E_std": float(np.std(e)) if len(e) else np.nan,
+        "E_mean": float(np.mean(e)) if len(e) else np.nan, "E_std": sample_std(e),
         "E_exact": float(exact),
         "dE_mHa": 1e3 * (float(np.mean(e)) - exact) if len(e) else np.nan,
         "rmse_mHa": 1e3 * float(np.sqrt(np.mean((e - exact) ** 2))) if len(e) else np.nan,
         "eps_mean": float(np.mean(eps)) if len(eps) else np.nan,
-        "eps_std": float(np.std(eps)) if len(eps) else np.nan,
+        "eps_std": sample_std(eps),
     }
 
 
@@ -126,5 +131,7 @@ def write_report(path: str | Path, out: str | Path) -> Path:
     if atoms_md:
         md += ["", atoms_md] + [f"![{p}]({p})" for p in atoms_pngs]
     target = out / "report.md"
-    target.write_text("\n".join(md) + "\n")
+    tmp = target.with_name(target.name + ".tmp")  # a killed report leaves no truncated report.md
+    tmp.write_text("\n".join(md) + "\n")
+    tmp.replace(target)
     return target
