@@ -307,7 +307,8 @@ class TabulatedDensity(System):
     @classmethod
     def from_params(cls, p: TabulatedParams) -> "TabulatedDensity":
         try:
-            data = np.load(data_file(p.file))
+            with np.load(data_file(p.file)) as npz:
+                data = {k: npz[k] for k in npz.files}
         except (OSError, ValueError) as e:
             raise ConfigError(f"system.file: cannot read {p.file!r} ({e}); give an .npz file") from None
         for key in ("x", "density"):

@@ -336,3 +336,14 @@ def test_spec_is_frozen_and_hashable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.Z = 3.0
     assert len({spec, dataclasses.replace(spec)}) == 1
+
+
+def test_unconverged_two_electron_state_is_refused(monkeypatch):
+    """The residual is checked after every method, the ARPACK fallback included: with a
+    tolerance nothing can meet, the solve raises instead of returning a state."""
+    x = np.linspace(-5, 5, 41)
+    V = -1 / (np.abs(x) + 1)
+    assert solver1d.solve_two_electrons(x, V).residual < solver1d.RESIDUAL_TOL
+    monkeypatch.setattr(solver1d, "RESIDUAL_TOL", 0.0)
+    with pytest.raises(RuntimeError, match=r"not converged: residual .* with method 'eigsh'"):
+        solver1d.solve_two_electrons(x, V)
