@@ -345,5 +345,6 @@ def test_unconverged_two_electron_state_is_refused(monkeypatch):
     V = -1 / (np.abs(x) + 1)
     assert solver1d.solve_two_electrons(x, V).residual < solver1d.RESIDUAL_TOL
     monkeypatch.setattr(solver1d, "RESIDUAL_TOL", 0.0)
+    monkeypatch.setattr(solver1d, "MAX_RESIDUAL", 0.0)
     with pytest.raises(RuntimeError, match=r"not converged: residual .* with method 'eigsh'"):
         solver1d.solve_two_electrons(x, V)
