@@ -3,7 +3,11 @@
 ``run_trial(spec) -> TrialResult``. The trial id is a hash of the canonical spec
 (as signac names its jobs); every random stream (initial weights, training
 points, Metropolis walkers, evaluation points) is seeded from the spec itself, so
-the same spec gives the same numbers. ``run_trials(specs)`` trains K specs that
+the same spec gives the same numbers on the same kind of device. The initial weights
+are drawn on the CPU everywhere; the other streams are drawn on the trial's device
+(a CUDA generator's sequence differs from the CPU one: a CPU draw and a copy per
+Metropolis step would cost a host-device round trip), so CPU and GPU runs of one spec
+are statistically, not bitwise, alike. ``run_trials(specs)`` trains K specs that
 differ only in their seed as one batched model (:func:`batch_key`) and returns
 exactly what K separate calls would.
 """
@@ -136,7 +140,8 @@ def _generator(spec: TrialSpec, stream: str, device) -> torch.Generator:
 
 
 def run_trial(spec: TrialSpec, device: str | torch.device = "cpu", comm=None) -> TrialResult:
-    """Run one trial (a pure function of ``spec``; ``device`` does not enter the id)."""
+    """Run one trial (a pure function of ``spec`` and the device kind; ``device`` does not
+    enter the id)."""
     return run_trials([spec], device, comm)[0]
 
 
