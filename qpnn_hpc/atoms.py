@@ -158,7 +158,7 @@ def write_tables(stem: str | Path, r, rho, drho, lap_rho, e_atom: float, e_catio
     Hartree: the system's "true" V, so that campaigns record eps and the exact-inversion
     curve beside the learned one); scalars: energy (eigenvalue
     in the gauge = mu), anchor r0, anchor_value v_eff(r0), mu, e_atom, e_cation, ip;
-    strings: gauge and, JSON-encoded in ``meta``, everything in ``meta`` (method, basis,
+    strings: gauge, geometry ("radial": a spec must say so too) and, JSON-encoded in ``meta``, everything in ``meta`` (method, basis,
     graft, ...)."""
     r = np.asarray(r, dtype=np.float64)
     ip = float(e_cation) - float(e_atom)
@@ -173,7 +173,8 @@ def write_tables(stem: str | Path, r, rho, drho, lap_rho, e_atom: float, e_catio
             lap_rho=np.asarray(lap_rho, np.float64), kinetic_local=k, potential=mu + 0.5 * k,
             energy=np.float64(mu), anchor=np.float64(r0), anchor_value=np.float64(mu + 0.5 * k0),
             mu=np.float64(mu), e_atom=np.float64(e_atom), e_cation=np.float64(e_cation),
-            ip=np.float64(ip), gauge=np.str_(gauge), meta=np.str_(json.dumps(meta, sort_keys=True)))
+            ip=np.float64(ip), gauge=np.str_(gauge), geometry=np.str_("radial"),
+            meta=np.str_(json.dumps(meta, sort_keys=True)))
         out.append(path)
     return out
 

@@ -243,7 +243,8 @@ def data_file(file: str | Path) -> Path:
 class TabulatedParams:
     file: str = field(help="an .npz file with arrays x (bohr, increasing) and density (1/bohr^D); "
                       "optional: kinetic_local (Lap sqrt(n)/sqrt(n)), potential (Hartree); "
-                      "scalars energy, anchor, anchor_value")
+                      "scalars energy, anchor, anchor_value; string geometry (checked against "
+                      "system.geometry)")
     geometry: str = field("line", help='"line" (1D Cartesian) or "radial" (3D, spherically symmetric)')
     lo: Optional[float] = field(None, help="lower end of the sampling box (default: first grid point)")
     hi: Optional[float] = field(None, help="upper end of the sampling box (default: last grid point)")
@@ -313,6 +314,9 @@ class TabulatedDensity(System):
             raise ConfigError(f"system.file: cannot read {p.file!r} ({e}); give an .npz file") from None
         for key in ("x", "density"):
             check(key in data, "system.file", f"{p.file!r} has no array {key!r}")
+        if "geometry" in data:  # a table that knows its geometry (the atom tables: radial)
+            g = str(data["geometry"])
+            check(g == p.geometry, "system.geometry", f"{p.file!r} is a {g!r} table; set geometry = \"{g}\"")
         opt = {k: (data[k] if k in data else None)
                for k in ("kinetic_local", "potential", "energy", "anchor", "anchor_value")}
         for k in ("energy", "anchor", "anchor_value"):

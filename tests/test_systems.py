@@ -152,6 +152,13 @@ def test_hydrogen_cut_misses_the_nucleus(n):
     assert abs(s).min() >= 0.2 * 10.0 / n  # at least a fifth of a cell off the nucleus
 
 
+def test_radial_atom_table_needs_radial_geometry():
+    """The atom tables record geometry = "radial": loading one as a 1D line is refused."""
+    with pytest.raises(ConfigError, match=r'^system.geometry: .*li_ionisation.npz.* is a .radial. table; '
+                                          r'set geometry = "radial"'):
+        make_system("tabulated", {"file": "qpnn_hpc/data/li_ionisation.npz"})
+
+
 def test_shipped_tables_resolve_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = make_system("tabulated", {"file": "qpnn_hpc/data/li_ionisation.npz", "geometry": "radial",
