@@ -199,12 +199,18 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
 
     if comm is None or comm.Get_size() == 1:
         curve = fit(model, loss_fn, next_points, spec0.train)
-    else:  # rank 0 trains; the trained network and curve go to every rank
+    else:  # rank 0 trains; the trained network and curve (or its error) go to every rank
         payload = None
         if comm.Get_rank() == 0:
-            curve = fit(model, loss_fn, next_points, spec0.train)
-            payload = ({k: v.cpu() for k, v in model.state_dict().items()}, curve.cpu())
-        state, curve = comm.bcast(payload, root=0)
+            try:
+                curve = fit(model, loss_fn, next_points, spec0.train)
+                payload = ({k: v.cpu() for k, v in model.state_dict().items()}, curve.cpu())
+            except Exception as e:  # every rank fails the unit alike, and all stay in step
+                payload = f"{type(e).__name__}: {e}"
+        payload = comm.bcast(payload, root=0)
+        if isinstance(payload, str):
+            raise RuntimeError(f"training on rank 0 failed: {payload}")
+        state, curve = payload
         model.load_state_dict(state)
         curve = curve.to(device)
     results = _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device, comm)

@@ -205,3 +205,39 @@ def test_chains_of_one_task_spread_over_ranks(tmp_path):
     for key in ("energy_metropolis", "energy_err", "rhat", "acceptance", "energy", "potential"):
         np.testing.assert_array_equal(a[key], b[key])
     assert np.all(b["energy_err"] > 0)
+
+
+@pytest.mark.parametrize("fault", ["training on rank 0", "evaluation on rank 1"])
+def test_chains_over_ranks_survive_a_failed_unit(tmp_path, fault):
+    """--chains-over-ranks: a unit that raises on one rank (injected: in rank 0's training,
+    or in rank 1's share of the evaluation chains) is recorded failed, and the ranks stay in
+    step for the next units instead of hanging or mixing units."""
+    import subprocess
+    import sys
+    from .conftest import mpi_env, mpiexec
+    f = tmp_path / "blocks.toml"
+    f.write_text(TINY.read_text().replace('trials = 2', 'trials = 1').replace(
+        'grid_points = 21 }', 'grid_points = 21, chain_blocks = 3 }'))
+    out = tmp_path / "r.h5"
+    where, rank = ("trial", 0) if fault.startswith("training") else ("chains", 1)
+    target = "fit" if where == "trial" else "block_stats"
+    script = tmp_path / "fault.py"
+    script.write_text(
+        "import sys\nfrom mpi4py import MPI\n"
+        f"from qpnn_hpc import {where} as mod\nfrom qpnn_hpc.runner import run_campaign\n"
+        f"real, calls = mod.{target}, []\n"
+        "def faulty(*a, **k):\n"
+        "    calls.append(1)\n"
+        f"    if MPI.COMM_WORLD.Get_rank() == {rank} and len(calls) == 1:\n"
+        "        raise OSError('injected fault')\n"
+        "    return real(*a, **k)\n"
+        f"mod.{target} = faulty\n"
+        f"run_campaign({str(f)!r}, {str(out)!r}, progress=False, writer='rank0', chains_over_ranks=True)\n")
+    p = subprocess.run([mpiexec(), "-n", "2", "--oversubscribe", sys.executable, str(script)], capture_output=True,
+                       text=True, timeout=240, env=mpi_env(), cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    t = results.read_table(out)
+    failed = t["status"] == results.FAILED
+    assert failed.sum() == 1 and (t["status"][~failed] == results.DONE).all()
+    assert "injected fault" in t["reason"][failed][0]
+
