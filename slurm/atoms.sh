@@ -35,10 +35,11 @@ case "${1:-submit}" in
   submit)
     setup=(); [ -n "$SETUP" ] && setup=(--setup "$SETUP")
     array=(); [ -n "$SHARDS" ] && array=(--array "$SHARDS")
-    qpnn-hpc submit "$CAMPAIGN" --out "$OUT" --nodes "$NODES" --ntasks-per-node "$ranks" "${gpu[@]}" \
-      --time "$MINUTES" --partition "$PARTITION" --account "$ACCOUNT" "${setup[@]}" "${array[@]}" --name atoms --batch "$BATCH"
+    qpnn-hpc submit "$CAMPAIGN" --out "$OUT" --nodes "$NODES" --ntasks-per-node "$ranks" ${gpu[@]+"${gpu[@]}"} \
+      --time "$MINUTES" --partition "$PARTITION" --account "$ACCOUNT" ${setup[@]+"${setup[@]}"} ${array[@]+"${array[@]}"} --name atoms --batch "$BATCH"
     ;;
   sbatch)
+    [ -z "$SETUP$SHARDS" ] || { echo "SETUP and SHARDS apply to submit; for sbatch edit the module lines in $script" >&2; exit 2; }
     sbatch --partition="$PARTITION" --account="$ACCOUNT" --nodes="$NODES" --ntasks-per-node="$ranks" \
       --time="$MINUTES" --job-name=atoms "$script" run "$CAMPAIGN" --out "$OUT" --batch "$BATCH"
     ;;

@@ -29,10 +29,11 @@ else ranks=$CPU_RANKS; script=slurm/campaign-cpu.sbatch; gpu=(); fi
 case "${1:-submit}" in
   submit)
     setup=(); [ -n "$SETUP" ] && setup=(--setup "$SETUP")
-    qpnn-hpc submit "$CAMPAIGN" --out "$OUT" --nodes "$NODES" --ntasks-per-node "$ranks" "${gpu[@]}" \
-      --time "$MINUTES" --partition "$PARTITION" --account "$ACCOUNT" "${setup[@]}" --name mpnn_table1
+    qpnn-hpc submit "$CAMPAIGN" --out "$OUT" --nodes "$NODES" --ntasks-per-node "$ranks" ${gpu[@]+"${gpu[@]}"} \
+      --time "$MINUTES" --partition "$PARTITION" --account "$ACCOUNT" ${setup[@]+"${setup[@]}"} --name mpnn_table1
     ;;
   sbatch)
+    [ -z "$SETUP" ] || { echo "SETUP applies to submit; for sbatch edit the module lines in $script" >&2; exit 2; }
     # edit the module lines in $script for your site (or export SETUP-like settings yourself)
     sbatch --partition="$PARTITION" --account="$ACCOUNT" --nodes="$NODES" --ntasks-per-node="$ranks" \
       --time="$MINUTES" --job-name=mpnn_table1 "$script" run "$CAMPAIGN" --out "$OUT"
