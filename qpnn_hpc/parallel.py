@@ -23,7 +23,7 @@ import torch
 
 @dataclass
 class Ranks:
-    comm: object          # MPI communicator (COMM_WORLD) or None when mpi4py cannot start
+    comm: object          # MPI communicator (COMM_WORLD; a 1-rank world without mpiexec)
     rank: int
     size: int
     local_rank: int
