@@ -158,8 +158,8 @@ def write_tables(stem: str | Path, r, rho, drho, lap_rho, e_atom: float, e_catio
     Hartree: the system's "true" V, so that campaigns record eps and the exact-inversion
     curve beside the learned one); scalars: energy (eigenvalue
     in the gauge = mu), anchor r0, anchor_value v_eff(r0), mu, e_atom, e_cation, ip;
-    strings: gauge, geometry ("radial": a spec must say so too) and, JSON-encoded in ``meta``, everything in ``meta`` (method, basis,
-    graft, ...)."""
+    strings: gauge, geometry ("radial": a spec must say so too) and, JSON-encoded in
+    ``meta``, everything in ``meta`` (method, basis, graft, ...)."""
     r = np.asarray(r, dtype=np.float64)
     ip = float(e_cation) - float(e_atom)
     k = kinetic_local(r, rho, drho, lap_rho)

@@ -118,7 +118,8 @@ def markdown(groups: list[dict]) -> str:
                      f"{g['e_ref']:.6f} | {g['energy'].mean():.6f} | {g['mean_err_mha']:+.2f} | {len(g['rows'])} | "
                      f"{s_ref:.6f} | {s_q:.4f} | {1e3 * (s_q - s_ref):+.1f} |")
     lines += ["", "### Table 2: spread of the per-trial errors (mHa)\n",
-              "| atom | gauge | RMSE | sample std | Metropolis (eq. 8) mean error | seed 000 RMSE +- std |", "|---" * 6 + "|"]
+              "| atom | gauge | RMSE | sample std | Metropolis (eq. 8) mean error | seed 000 RMSE +- std |",
+              "|---" * 6 + "|"]
     for g in groups:
         s_r, s_s = SEED000_TABLE2.get(g["atom"], (np.nan, np.nan))
         lines.append(f"| {_name(g)} | {g['gauge']} | {g['rmse_mha']:.2f} | {g['std_mha']:.2f} | "
@@ -153,7 +154,8 @@ def plots(groups: list[dict], out: Path) -> list[str]:
     fig, axes = plt.subplots(1, len(atoms_seen), figsize=(4.5 * len(atoms_seen), 3.6), squeeze=False)
     for ax, atom in zip(axes[0], atoms_seen):
         for g in (g for g in groups if g["atom"] == atom):
-            ax.plot(np.arange(len(g["rows"])), g["err_mha"], "o-", label=f"{g['gauge']} gauge" + (f", {g['setting']}" if g["setting"] else ""))
+            label = f"{g['gauge']} gauge" + (f", {g['setting']}" if g["setting"] else "")
+            ax.plot(np.arange(len(g["rows"])), g["err_mha"], "o-", label=label)
         ax.axhline(0.0, color="k", lw=0.8)
         for sign in (-1, 1):
             ax.axhline(sign * 1.6, color="g", ls=":", lw=0.8, label="+-1.6 mHa" if sign > 0 else None)
