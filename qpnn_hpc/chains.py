@@ -68,18 +68,15 @@ def metropolis_energy(system, model, specs, dtype, device, comm=None):
     (round robin) when given. Every rank of ``comm`` must call this; all get the result."""
     n_blocks = specs[0].eval.chain_blocks
     rank, size = (0, 1) if comm is None else (comm.Get_rank(), comm.Get_size())
-    if size == 1:
-        mine = {b: block_stats(system, model, specs, b, dtype, device) for b in range(n_blocks)}
-        return combine([mine[b] for b in range(n_blocks)])
-    try:  # an error on one rank must reach the others, which would wait in allgather forever
+    try:
         mine = {b: block_stats(system, model, specs, b, dtype, device) for b in range(rank, n_blocks, size)}
     except Exception as e:
-        mine = f"rank {rank}: {type(e).__name__}: {e}"
-    parts = comm.allgather(mine)
+        if size == 1:
+            raise
+        mine = f"rank {rank}: {type(e).__name__}: {e}"  # the others must hear of it, not wait in allgather
+    parts = [mine] if size == 1 else comm.allgather(mine)
     errors = [p for p in parts if isinstance(p, str)]
     if errors:
         raise RuntimeError(f"evaluation chains failed on {'; '.join(errors)}")
-    merged = {}
-    for part in parts:
-        merged.update(part)
+    merged = {b: stats for part in parts for b, stats in part.items()}
     return combine([merged[b] for b in range(n_blocks)])

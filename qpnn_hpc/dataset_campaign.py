@@ -337,10 +337,10 @@ def run_dataset_campaign(toml_path: str | Path, out_dir: str | Path, writer: str
         out_dir.mkdir(parents=True, exist_ok=True)
         return [not p.path.exists() for p in plans]
 
-    for p, must_create in zip(plans, parallel.agree(r, prepare)):
+    for p, must_create in zip(plans, parallel.agree(r.comm, prepare)):
         if must_create and (mpio or r.rank == 0):
             create(p, r.comm if mpio else None)
-    status = parallel.agree(r, lambda: [check_belongs(p) for p in plans])
+    status = parallel.agree(r.comm, lambda: [check_belongs(p) for p in plans])
     units = [(d, split, i) for d, p in enumerate(plans) for split in SPLITS
              for i in range(len(p.specs[split])) if status[d][split][i] != DONE]
     total = sum(len(p.specs[s]) for p in plans for s in SPLITS)

@@ -58,20 +58,26 @@ def pick_device(r: Ranks, want: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def agree(r: Ranks, fn):
-    """Run ``fn`` on rank 0 and broadcast its value, or its ConfigError, to all ranks
-    (so that bad input fails on every rank with the same message)."""
+def agree(comm, fn):
+    """Run ``fn`` on rank 0 of ``comm`` and give every rank its value, or its error: a
+    ConfigError again as a ConfigError (bad input fails on every rank with the same
+    message), any other exception as a RuntimeError naming it. So all ranks leave the step
+    together instead of some waiting in the next collective call forever."""
     from .config import ConfigError
+    if comm is None or comm.Get_size() == 1:
+        return fn()
     out = err = None
-    if r.rank == 0:
+    if comm.Get_rank() == 0:
         try:
             out = fn()
         except ConfigError as e:
-            err = str(e)
-    if r.size > 1:
-        out, err = r.comm.bcast((out, err), root=0)
+            err = (True, str(e))
+        except Exception as e:
+            err = (False, f"{type(e).__name__}: {e}")
+    out, err = comm.bcast((out, err), root=0)
     if err is not None:
-        raise ConfigError(err)
+        config, message = err
+        raise ConfigError(message) if config else RuntimeError(f"on rank 0: {message}")
     return out
 
 

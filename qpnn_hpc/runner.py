@@ -84,13 +84,13 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int = 1, dev
             raise ConfigError(f"--out: folder {str(out.parent)!r} is not writable; choose another")
         return True
 
-    must_create = parallel.agree(r, prepare)
+    must_create = parallel.agree(r.comm, prepare)
     if must_create:
         if mpio:
             results.create(out, camp, r.comm)
         elif r.rank == 0:
             results.create(out, camp)
-    status = parallel.agree(r, lambda: results.check_belongs(out, camp))
+    status = parallel.agree(r.comm, lambda: results.check_belongs(out, camp))
     if tasks is not None:  # a shard: tasks outside it are not pending here (-1)
         status = np.where(np.isin(np.arange(len(status)), np.asarray(list(tasks), dtype=int)), status, -1)
     units = work_units(camp.specs, status, batch)

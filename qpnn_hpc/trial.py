@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import chains as chains_mod
-from . import losses, metrics
+from . import losses, metrics, parallel
 from .config import check, field, from_dict, seed_from, spec_hash, to_dict
 from .losses import LossConfig
 from .models import AnchoredPotential, ModelConfig, PotentialNet, preset_table
@@ -200,17 +200,10 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
     if comm is None or comm.Get_size() == 1:
         curve = fit(model, loss_fn, next_points, spec0.train)
     else:  # rank 0 trains; the trained network and curve (or its error) go to every rank
-        payload = None
-        if comm.Get_rank() == 0:
-            try:
-                curve = fit(model, loss_fn, next_points, spec0.train)
-                payload = ({k: v.cpu() for k, v in model.state_dict().items()}, curve.cpu())
-            except Exception as e:  # every rank fails the unit alike, and all stay in step
-                payload = f"{type(e).__name__}: {e}"
-        payload = comm.bcast(payload, root=0)
-        if isinstance(payload, str):
-            raise RuntimeError(f"training on rank 0 failed: {payload}")
-        state, curve = payload
+        def train():
+            c = fit(model, loss_fn, next_points, spec0.train)
+            return {k: v.cpu() for k, v in model.state_dict().items()}, c.cpu()
+        state, curve = parallel.agree(comm, train)
         model.load_state_dict(state)
         curve = curve.to(device)
     results = _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device, comm)
