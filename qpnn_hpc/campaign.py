@@ -111,13 +111,14 @@ def expand(config: CampaignConfig) -> Campaign:
     grid_keys = sorted(config.grid)
     points = list(itertools.product(*(config.grid[k] for k in grid_keys))) or [()]
     specs = []
+    defaults = _tables(config.defaults, "defaults")
     for i, system in enumerate(config.systems):
         check(isinstance(system, dict) and "name" in system, f"systems[{i}]", "needs a name")
         system = dict(system)
-        overrides = system.pop("overrides", {})
+        shared = _merge(defaults, _tables(system.pop("overrides", {}), f"systems[{i}].overrides"))
         for method in config.methods:
             for point in points:
-                base = _merge(_tables(config.defaults, "defaults"), _tables(overrides, f"systems[{i}].overrides"))
+                base = copy.deepcopy(shared)
                 for k, v in zip(grid_keys, point):
                     _set_dotted(base, k, v)
                 for seed in range(config.trials):
