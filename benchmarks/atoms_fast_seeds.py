@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from qpnn_hpc import atoms, radial  # noqa: E402
+from qpnn_hpc.systems import data_file  # noqa: E402
 from tests.test_atoms import radial_spec, shipped, write_hydrogen_table  # noqa: E402
 
 STUCK_MHA = 20.0
@@ -40,7 +41,7 @@ def one(args) -> dict:
     from qpnn_hpc.trial import run_trial
     atom, seed, epochs, points, widths = args
     path = "h_ionisation.npz" if atom == "h" else shipped(atom)
-    t = dict(np.load(path)) if atom == "h" else atoms.load_table(atom, "ionisation")
+    t = atoms.load_table(data_file(path))
     spec = radial_spec(path, seed=seed, train=dict(epochs=epochs, points=points, lr=1e-2, lr_final=1e-4,
                                                    clip_norm=1.0),
                        model=dict(widths=list(widths), activation="tanh", residual=True, log_radius=True))

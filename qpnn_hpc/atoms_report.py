@@ -6,14 +6,14 @@ system is a shipped-style atom table (``qpnn_hpc/atoms.py``: a radial table with
 * Table 1: the reference eigenvalue in the table's gauge (E_total in "energy", -IP in
   "ionisation") and the mean learned energy (eq. 10) over the trials, beside seed 000's
   Table 1 (its own SCI reference, its QPNN mean, the difference).
-* Table 2: RMSE and standard deviation of the per-trial errors, the Metropolis
+* Table 2: RMSE and sample standard deviation of the per-trial errors, the Metropolis
   (|psi|^2-weighted, eq. 8) estimate's mean error, beside seed 000's Table 2 RMSE.
 * The potential: max |U - v_eff| on [0.5, 8] bohr against the exact inversion of the
   same table (median and worst trial), and the shell maximum (position, height) of the
   exact and of the learned potential.
 * The round trip (:mod:`qpnn_hpc.radial`): the forward eigenvalue's error and the relative
-  L2 difference between the ground-state density of U and the input density; the first
-  row per table is the exact inversion itself (the floor of the method).
+  L2 difference between the ground-state density of U and the input density, beside the
+  floor of the method (the same solve with the exact inversion itself).
 * Figures: per-trial energy errors (seed figs. 7-9), learned vs exact potentials with
   the shell maximum (figs. 4-6).
 """
