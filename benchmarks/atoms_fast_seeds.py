@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
-from qpnn_hpc import atoms, radial  # noqa: E402
-from qpnn_hpc.systems import data_file  # noqa: E402
+from qpnn_hpc.atoms import densities as atoms  # noqa: E402
+from qpnn_hpc.atoms import radial
+from qpnn_hpc.atoms.densities import data_file  # noqa: E402
 from tests.test_atoms import radial_spec, shipped, write_hydrogen_table  # noqa: E402
 
 STUCK_MHA = 20.0
@@ -38,7 +39,7 @@ STUCK_MHA = 20.0
 def one(args) -> dict:
     import torch
     torch.set_num_threads(1)
-    from qpnn_hpc.trial import run_trial
+    from qpnn_hpc.inverse.trial import run_trial
     atom, seed, epochs, points, widths = args
     path = "h_ionisation.npz" if atom == "h" else shipped(atom)
     t = atoms.load_table(data_file(path))

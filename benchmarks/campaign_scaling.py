@@ -20,7 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from qpnn_hpc import results  # noqa: E402
+from qpnn_hpc.campaigns import store as results  # noqa: E402
 
 
 def run(campaign, out, ranks, threads=None):

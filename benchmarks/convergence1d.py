@@ -39,7 +39,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from qpnn_hpc import dataset1d, solver1d  # noqa: E402
+from qpnn_hpc.exact1d import dataset as dataset1d  # noqa: E402
+from qpnn_hpc.exact1d import solver as solver1d
 
 THRESHOLD = 0.8e-3  # Ha per particle
 

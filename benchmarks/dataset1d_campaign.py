@@ -2,7 +2,7 @@
 
     python benchmarks/dataset1d_campaign.py [--config jobs/dataset1d.toml] [--ranks 2] [--repeat 1]
 
-Runs ``qpnn-hpc dataset CONFIG --out TMP`` into fresh folders: on 1 rank (plain process),
+Runs ``qpnn-hpc run CONFIG --out TMP.h5`` into fresh files: on 1 rank (plain process),
 then under a real ``mpiexec -n N`` (the venv's), --repeat times each, alternating. Prints,
 per run, the wall time of the whole command (Python, torch and MPI start-up included) and
 the campaign's own solve-and-write time (its "finished in" line), the share of it the
@@ -32,7 +32,7 @@ def run(config, out, ranks, writer):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
     env.setdefault("OMP_NUM_THREADS", "1")
-    cmd = [sys.executable, "-m", "qpnn_hpc.cli", "dataset", str(config), "--out", str(out), "--writer", writer]
+    cmd = [sys.executable, "-m", "qpnn_hpc.cli", "run", str(config), "--out", str(out), "--writer", writer]
     if ranks > 1:
         mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or "mpiexec"
         cmd = [mpiexec, "-n", str(ranks), *cmd]
@@ -45,17 +45,12 @@ def run(config, out, ranks, writer):
 
 
 def per_rank(out):
-    """Systems and summed solve time (s) per rank, from the files' rank and wall_time columns."""
+    """Systems and summed solve time (s) per rank, from the file's rank and wall_time columns."""
     import h5py
     import numpy as np
 
-    rank, wall = [], []
-    for f in sorted(Path(out).glob("*.h5")):
-        with h5py.File(f) as h:
-            for split in ("train", "test"):
-                rank.append(h[split]["rank"][:])
-                wall.append(h[split]["wall_time"][:])
-    rank, wall = np.concatenate(rank), np.concatenate(wall)
+    with h5py.File(out) as h:
+        rank, wall = h["tasks/rank"][:], h["results/wall_time"][:]
     return {int(r): (int((rank == r).sum()), float(wall[rank == r].sum())) for r in np.unique(rank)}
 
 
@@ -77,7 +72,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeat):
             for n in (1, args.ranks):
-                out = Path(tmp) / f"r{n}_{rep}"
+                out = Path(tmp) / f"r{n}_{rep}.h5"
                 wall, solve, head = run(args.config, out, n, args.writer)
                 if rep == 0:
                     print(head)
@@ -89,14 +84,13 @@ def main():
                       + f"  (load average {os.getloadavg()[0]:.2f})", flush=True)
                 b = best.get(n, (float("inf"), float("inf")))
                 best[n] = (min(b[0], wall), min(b[1], solve))
-        one, many = Path(tmp) / "r1_0", Path(tmp) / f"r{args.ranks}_0"
-        for f in sorted(one.glob("*.h5")):
-            with h5py.File(f) as a, h5py.File(many / f.name) as b:
-                for split in ("train", "test"):
-                    for key, d in a[split].items():
-                        if key not in ("rank", "finished", "wall_time"):
-                            assert np.array_equal(d[...], b[split][key][...]), (f.name, split, key)
-            print(f"{f.name}: {f.stat().st_size / 1e6:.1f} MB, identical arrays on 1 and {args.ranks} ranks")
+        one, many = Path(tmp) / "r1_0.h5", Path(tmp) / f"r{args.ranks}_0.h5"
+        with h5py.File(one) as a, h5py.File(many) as b:
+            for g in ("tasks", "results"):
+                for key, d in a[g].items():
+                    if key not in ("rank", "finished", "wall_time"):
+                        assert np.array_equal(d[...], b[g][key][...]), (g, key)
+        print(f"{one.name}: {one.stat().st_size / 1e6:.1f} MB, identical arrays on 1 and {args.ranks} ranks")
     (w1, s1), (wn, sn) = best[1], best[args.ranks]
     print(f"best: 1 rank {w1:.1f} s (campaign {s1:.1f} s); {args.ranks} ranks {wn:.1f} s (campaign {sn:.1f} s); "
           f"ratio {args.ranks} / 1: command {wn / w1:.2f}, campaign {sn / s1:.2f}")

@@ -17,7 +17,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from qpnn_hpc import report, results  # noqa: E402
+from qpnn_hpc.inverse import report  # noqa: E402
+from qpnn_hpc.campaigns import store as results
 
 PAPER = {  # seed 001, Table I: (eps, E)
     ("hydrogen", "qpnn"): (0.157, -0.486), ("hydrogen", "qpnn_ms"): (0.383, -0.534),

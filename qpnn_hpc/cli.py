@@ -1,55 +1,74 @@
-"""The ``qpnn-hpc`` command line.
+"""The ``qpnn-hpc`` command line: one verb set for every kind of campaign.
 
     qpnn-hpc run jobs/demo.toml --out results.h5 [--batch K] [--device auto|cpu|cuda]
-    mpiexec -n 4 qpnn-hpc run jobs/demo.toml --out results.h5
+    mpiexec -n 4 qpnn-hpc run jobs/dataset1d.toml --out data/dataset1d.h5
     qpnn-hpc status results.h5
     qpnn-hpc report results.h5 --out DIR
+    qpnn-hpc submit jobs/atoms.toml --out atoms.h5 [--array K] ...; qpnn-hpc merge ...
 
-Bad input ends with one line naming the field and the fix (exit status 2), never a
-traceback.
+Exit status: 0 every task done; 3 the run finished but some tasks failed (``status`` says
+why; ``--retry-failed`` runs them again); 2 bad input (one line naming the field and the
+fix, never a traceback); 130 interrupted (rerun the same command to resume).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .config import ConfigError
-from .dataset_campaign import add_parser as _add_dataset_parser
-from .shards import add_parser as _add_merge_parser
-from .submit import add_parser as _add_submit_parser
+import os
+
+from qpnn_hpc.config import ConfigError
+from qpnn_hpc.campaigns.shards import add_parser as _add_merge_parser
+from qpnn_hpc.cluster.submit import add_parser as _add_submit_parser
+
+EXIT_FAILED_TASKS = 3
+
+
+def _blas_threads(campaign) -> None:
+    """Kinds that want n BLAS threads per rank get them, unless the user set a number;
+    before numpy loads (it reads the variables once)."""
+    from qpnn_hpc.campaigns import files, kinds
+    n = kinds.blas_threads(files.kind_of(campaign))
+    if n is not None and "numpy" not in sys.modules:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, str(n))
 
 
 def _run(args) -> int:
-    from .runner import run_campaign
-    run_campaign(args.campaign, args.out, batch=args.batch, device=args.device, progress=not args.quiet,
-                 writer=args.writer, chains_over_ranks=args.chains_over_ranks)
+    _blas_threads(args.campaign)
+    from qpnn_hpc.campaigns.engine import run_campaign
+    counts = run_campaign(args.campaign, args.out, batch=args.batch, device=args.device, progress=not args.quiet,
+                          writer=args.writer, chains_over_ranks=args.chains_over_ranks,
+                          retry_failed=args.retry_failed)
+    if counts.get("failed"):
+        if _rank() == 0:
+            print(f"qpnn-hpc run: {counts['failed']} task(s) failed (`qpnn-hpc status {args.out}` says why); "
+                  "`--retry-failed` runs them again", file=sys.stderr)
+        return EXIT_FAILED_TASKS
     return 0
 
 
 def _status(args) -> int:
-    from . import results
-    import h5py
-    from .jobrecord import print_jobs
+    from qpnn_hpc.campaigns import kinds, store
+    from qpnn_hpc.cluster.jobrecord import print_jobs
     if print_jobs(args.results):  # jobs submitted by `qpnn-hpc submit`; True: no results file yet
         return 0
-    try:
-        with h5py.File(args.results, "r") as f:
-            name = f.attrs.get("campaign_name", "?")
-    except OSError as e:
-        raise ConfigError(f"results: cannot read {args.results!r} ({e})") from None
-    counts = results.status_counts(args.results)
-    total = sum(counts.values())
-    print(f"{args.results}: campaign {name!r}, {total} tasks: " +
-          ", ".join(f"{v} {k}" for k, v in counts.items()))
-    table = results.read_table(args.results)
-    for i in (table["status"] == results.FAILED).nonzero()[0][:20]:
-        print(f"  failed {table['id'][i]} ({table['system'][i]}, {table['method'][i]}): {table['reason'][i]}")
+    table = store.read_table(args.results)
+    kind = kinds.get(table["kind"])
+    counts = store.status_counts(args.results)
+    print(f"{args.results}: {kind.name} campaign {table.get('campaign_name', '?')!r}, {sum(counts.values())} "
+          "tasks: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    for i in (table["status"] == store.FAILED).nonzero()[0][:20]:
+        print(f"  failed {table['id'][i]} ({kind.describe(table, i)}): {table['reason'][i]}")
     return 0
 
 
 def _report(args) -> int:
-    from .report import write_report
-    path = write_report(args.results, args.out)
+    from qpnn_hpc.campaigns import kinds, store
+    kind = kinds.get(store.read_attrs(args.results)["kind"])
+    if kind.report is None:
+        raise ConfigError(f"report: {kind.name} campaigns have no report; `qpnn-hpc status` shows their rows")
+    path = kind.report(args.results, args.out)
     print(f"report written to {path}")
     return 0
 
@@ -65,17 +84,19 @@ def _rank() -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qpnn-hpc", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run or resume a campaign (under mpiexec: over all ranks)")
+    run = sub.add_parser("run", help="run or resume a campaign of any kind (under mpiexec: over all ranks)")
     run.add_argument("campaign", help="campaign TOML file (jobs/*.toml)")
     run.add_argument("--out", required=True, help="HDF5 results file (created, or resumed if it exists)")
-    run.add_argument("--batch", type=int, default=1,
-                     help="trials differing only in their seed trained as one batched model (default 1)")
+    run.add_argument("--batch", type=int, default=None,
+                     help="tasks of one batch key run as one batched unit, e.g. trials differing only in "
+                          "their seed as one batched model (default: the kind's, 1 for trials)")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     run.add_argument("--writer", default="auto", choices=["auto", "rank0", "mpio"],
                      help="auto: parallel HDF5 (mpio) where h5py has MPI, else rank 0 gathers and writes")
     run.add_argument("--chains-over-ranks", action="store_true",
                      help="run tasks one at a time on all ranks, spreading each task's evaluation chain "
                           "blocks (eval.chain_blocks) over the ranks")
+    run.add_argument("--retry-failed", action="store_true", help="run failed tasks again (default: only pending)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.set_defaults(fn=_run)
     st = sub.add_parser("status", help="done / failed / pending tasks of a results file")
@@ -85,7 +106,6 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("results")
     rep.add_argument("--out", required=True, help="output folder")
     rep.set_defaults(fn=_report)
-    _add_dataset_parser(sub)
     _add_submit_parser(sub)
     _add_merge_parser(sub)
     return p

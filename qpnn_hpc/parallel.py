@@ -47,7 +47,7 @@ def pick_device(r: Ranks, want: str = "auto") -> torch.device:
     if want == "cuda":
         n = torch.cuda.device_count()
         if n == 0:
-            from .config import ConfigError
+            from qpnn_hpc.config import ConfigError
             raise ConfigError("--device: cuda requested but no GPU is visible; use --device cpu")
         dev = torch.device("cuda", r.local_rank % n)
         torch.cuda.set_device(dev)
@@ -63,7 +63,7 @@ def agree(comm, fn):
     ConfigError again as a ConfigError (bad input fails on every rank with the same
     message), any other exception as a RuntimeError naming it. So all ranks leave the step
     together instead of some waiting in the next collective call forever."""
-    from .config import ConfigError
+    from qpnn_hpc.config import ConfigError
     if comm is None or comm.Get_size() == 1:
         return fn()
     out = err = None

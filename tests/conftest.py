@@ -42,7 +42,7 @@ WRITERS = ["rank0", pytest.param("mpio", marks=pytest.mark.cluster)]
 
 def needs_writer(writer):
     """Skip the mpio variant where h5py has no MPI (it runs in `make test-cluster`)."""
-    from qpnn_hpc import results
+    from qpnn_hpc.campaigns import store as results
     if writer == "mpio" and not results.has_parallel_hdf5():
         pytest.skip("h5py without MPI: the mpio writer runs in the cluster target (make test-cluster)")
 

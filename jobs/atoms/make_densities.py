@@ -43,7 +43,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from qpnn_hpc import atoms  # noqa: E402
+from qpnn_hpc.atoms import densities as atoms  # noqa: E402
 
 RECIPES = {
     "li": dict(symbol="Li", Z=3, spin=1, method="fci", basis="aug-cc-pCVTZ", r_match=7.0),

@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 import pytest
 
-from qpnn_hpc import results
+from qpnn_hpc.campaigns import store as results
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "jobs" / "tiny.toml"

@@ -1,0 +1,66 @@
+"""Report of a solve1d results file: per dataset and split, the systems done and the ranges
+of the exact energies (Hartree), and the one-electron densities of a few systems."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from qpnn_hpc.campaigns import store
+from qpnn_hpc.exact1d.dataset import SCALAR_KEYS
+
+SHOWN = ("E1", "E2", "T", "A", "Eg")
+
+
+def markdown_table(table: dict) -> str:
+    head = ("| dataset | split | done | failed | pending | " +
+            " | ".join(f"{k} min .. max (Ha)" for k in SHOWN) + " | A < 0 |\n" + "|---" * (6 + len(SHOWN)) + "|\n")
+    lines = []
+    for d in dict.fromkeys(table["dataset"]):
+        for s in dict.fromkeys(table["split"]):
+            rows = (table["dataset"] == d) & (table["split"] == s)
+            done = rows & (table["status"] == store.DONE)
+            ranges = [f"{np.min(table[k][done]):.4f} .. {np.max(table[k][done]):.4f}" if done.any() else "-"
+                      for k in SHOWN]
+            lines.append(f"| {d} | {s} | {int(done.sum())} | {int((rows & (table['status'] == store.FAILED)).sum())}"
+                         f" | {int((rows & (table['status'] == store.PENDING)).sum())} | " + " | ".join(ranges) +
+                         f" | {int((table['A'][done] < 0).sum())} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def _plot(table: dict, out: Path) -> list[str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x = np.asarray(table["x"])
+    names = []
+    for d in dict.fromkeys(table["dataset"]):
+        rows = np.nonzero((table["dataset"] == d) & (table["status"] == store.DONE))[0]
+        if not len(rows):
+            continue
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+        for i in rows[:: max(1, len(rows) // 6)]:
+            a1.plot(x, table["n1"][i], lw=1)
+            a2.plot(x, table["V"][i], lw=1)
+        a1.set_xlabel("x (bohr)"), a1.set_ylabel("n1 (1/bohr)"), a2.set_xlabel("x (bohr)"), a2.set_ylabel("V (Ha)")
+        fig.suptitle(f"{d}: a few systems")
+        fig.tight_layout()
+        name = f"{d}_profiles.png"
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def write_report(path: str | Path, out: str | Path) -> Path:
+    table = store.read_table(path)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md = [f"# 1D datasets: {table['campaign_name']}\n", f"Results file: `{path}`; energies in Hartree. "
+          f"Scalars stored: {', '.join(SCALAR_KEYS)}.\n", markdown_table(table), ""]
+    md += [f"![{p}]({p})" for p in _plot(table, out)]
+    target = out / "report.md"
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text("\n".join(md) + "\n")
+    tmp.replace(target)
+    return target
