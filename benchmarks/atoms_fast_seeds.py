@@ -1,4 +1,4 @@
-"""The fast radial QPNN of tests/test_atoms.py over several seeds: the figures the tests'
+"""The fast radial QPNN of tests/atoms/test_atoms.py over several seeds: the figures the tests'
 docstrings quote, and the Ne bimodality that keeps Ne out of the unit tests.
 
     python benchmarks/atoms_fast_seeds.py [--atoms h li be ne] [--seeds 6] [--epochs 400]
@@ -72,7 +72,7 @@ def main():
         t0 = time.perf_counter()
         with ProcessPoolExecutor(a.jobs) as pool:
             rows = list(pool.map(one, work))
-    print(f"recipe: tests/test_atoms.py radial_spec, widths {a.widths}, {a.epochs} epochs of {a.points} points; "
+    print(f"recipe: tests/atoms/test_atoms.py radial_spec, widths {a.widths}, {a.epochs} epochs of {a.points} points; "
           f"{len(rows)} trials in {time.perf_counter() - t0:.0f} s on {a.jobs} process(es)")
     print(f"{'atom':>4} {'seed':>4} {'E err (mHa)':>12} {'max|U-v| [0.5,8]':>17} {'round-trip L2':>14} {'wall (s)':>9}")
     for r in rows:

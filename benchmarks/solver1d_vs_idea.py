@@ -1,4 +1,4 @@
-"""Two-electron ground state: qpnn_hpc.solver1d vs iDEA, and the datasets' wall time.
+"""Two-electron ground state: qpnn_hpc.exact1d.solver vs iDEA, and the datasets' wall time.
 
     python benchmarks/solver1d_vs_idea.py                 # N = 169, as in seed 002
     python benchmarks/solver1d_vs_idea.py --points 101 --skip-datasets

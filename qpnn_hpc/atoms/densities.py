@@ -14,7 +14,7 @@ Its exact inversion is
     k(r)     = Lap sqrt(rho)/sqrt(rho) = Lap rho/(2 rho) - rho'^2/(4 rho^2)     (1/bohr^2)
              = u''/2 + u'^2/4 + u'/r ,          u = ln rho .
 
-``k`` is the ``kinetic_local`` column of a tabulated system (:class:`~qpnn_hpc.systems.
+``k`` is the ``kinetic_local`` column of a tabulated system (:class:`~qpnn_hpc.inverse.systems.
 TabulatedDensity`). v_eff is fixed up to the constant mu, the gauge:
 
 * ``"ionisation"``: v_eff -> 0 as r -> infinity. For a neutral atom the density decays as

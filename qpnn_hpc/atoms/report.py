@@ -1,7 +1,7 @@
 """The atoms section of a report: seed 000 Tables 1-2, figs. 4-9 and the round trip.
 
 Energies in Hartree (errors in mHa), r in bohr. For every group of done trials whose
-system is a shipped-style atom table (``qpnn_hpc/atoms.py``: a radial table with a gauge):
+system is a shipped-style atom table (``qpnn_hpc/atoms/densities.py``: a radial table with a gauge):
 
 * Table 1: the reference eigenvalue in the table's gauge (E_total in "energy", -IP in
   "ionisation") and the mean learned energy (eq. 10) over the trials, beside seed 000's
@@ -11,7 +11,7 @@ system is a shipped-style atom table (``qpnn_hpc/atoms.py``: a radial table with
 * The potential: max |U - v_eff| on [0.5, 8] bohr against the exact inversion of the
   same table (median and worst trial), and the shell maximum (position, height) of the
   exact and of the learned potential.
-* The round trip (:mod:`qpnn_hpc.radial`): the forward eigenvalue's error and the relative
+* The round trip (:mod:`qpnn_hpc.atoms.radial`): the forward eigenvalue's error and the relative
   L2 difference between the ground-state density of U and the input density, beside the
   floor of the method (the same solve with the exact inversion itself).
 * Figures: per-trial energy errors (seed figs. 7-9), learned vs exact potentials with

@@ -73,10 +73,9 @@ def shard_tasks(campaign, k: int, n: int) -> list[int]:
 
 def _read(path: Path) -> dict:
     """Attributes and all row datasets of a results file (raises ConfigError if unreadable)."""
-    import h5py
     from qpnn_hpc.campaigns import store
     attrs = store.read_attrs(path, "merge")
-    with h5py.File(path, "r") as f:
+    with store.open_file(path) as f:
         rows = {f"{g}/{name}": d[...] for g in ("tasks", "results") for name, d in f[g].items()}
     return {"hash": attrs["campaign_hash"], "name": attrs.get("campaign_name", "?"), "kind": attrs["kind"],
             "n": int(attrs["n_tasks"]), "rows": rows}
@@ -97,7 +96,7 @@ def merge(inputs: list[str | Path], out: str | Path) -> dict[str, int]:
     ``out`` is created, or, if it exists, must be a results file of the same campaign
     (its finished rows are kept). Returns the status counts of the merged file."""
     import numpy as np
-    from qpnn_hpc.campaigns import store as results
+    from qpnn_hpc.campaigns import store
     out = Path(out)
     if not inputs:
         raise ConfigError("merge: give at least one shard file")
@@ -131,7 +130,7 @@ def merge(inputs: list[str | Path], out: str | Path) -> dict[str, int]:
     owner = np.full(base["n"], -1)
     conflicts = []
     for j, (p, s) in enumerate(sources):
-        finished = s["rows"]["tasks/status"] != results.PENDING
+        finished = s["rows"]["tasks/status"] != store.PENDING
         for i in np.nonzero(finished)[0]:
             if owner[i] < 0:
                 owner[i] = j
@@ -147,11 +146,10 @@ def merge(inputs: list[str | Path], out: str | Path) -> dict[str, int]:
                           ". Each task must be run in one shard only: merge shards of one split "
                           "(one `qpnn-hpc submit --array K`) and not a separate run of the same tasks")
 
-    import h5py
     tmp = out.with_name(out.name + ".tmp")
     shutil.copyfile(base_path, tmp)  # the layout and attributes; its own finished rows are in place
     try:
-        with h5py.File(tmp, "r+") as f:
+        with store.open_file(tmp, "r+") as f:
             take = owner > 0
             for key, v in base["rows"].items():
                 if key == "tasks/status":  # written last, below
@@ -173,7 +171,7 @@ def merge(inputs: list[str | Path], out: str | Path) -> dict[str, int]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return results.status_counts(out)
+    return store.status_counts(out)
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -83,10 +83,18 @@ def versions() -> dict:
     return out
 
 
+def open_file(path, mode: str = "r", **kw) -> h5py.File:
+    """``h5py.File`` without HDF5's file locking, so that ``status`` and ``report`` can read a
+    results file while a campaign writes it (the rows they see are complete: status last)."""
+    return h5py.File(path, mode, locking=False, **kw)
+
+
 def _fapl(comm=None):
-    """File access: no sieve buffer (each raw write goes straight to the OS), mpio if comm."""
+    """File access: no sieve buffer (each raw write goes straight to the OS), no file
+    locking (see :func:`open_file`), mpio if comm."""
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_sieve_buf_size(0)
+    fapl.set_file_locking(False, True)
     if comm is not None:
         from mpi4py import MPI
         fapl.set_fapl_mpio(comm, MPI.INFO_NULL)
@@ -130,7 +138,7 @@ def create(path: str | Path, campaign, comm=None) -> None:
     L = max(len(s) for s in spec_bytes)
     labels = kind.labels(campaign.config, specs)
     kw = {"driver": "mpio", "comm": comm} if comm is not None else {}
-    with h5py.File(tmp, "w", **kw) as f:
+    with open_file(tmp, "w", **kw) as f:
         # attribute values must be the same on every rank of a collective create: rank 0's
         stamp = (json.dumps(versions()), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         stamp = comm.bcast(stamp, root=0) if comm is not None else stamp
@@ -176,7 +184,7 @@ def read_attrs(path: str | Path, flag: str = "results") -> dict:
     """The root attributes of a results file, with ``kind`` resolved; a file that is not a
     readable results file of a known format is a ConfigError naming ``flag`` and the fix."""
     try:
-        with h5py.File(path, "r") as f:
+        with open_file(path) as f:
             attrs = {k: f.attrs[k] for k in f.attrs}
             has_status = "tasks/status" in f
     except (OSError, ValueError) as e:
@@ -204,7 +212,7 @@ def check_belongs(path: str | Path, campaign) -> np.ndarray:
         raise ConfigError(f"--out: {str(path)!r} belongs to another campaign ({attrs['kind']} campaign "
                           f"{attrs.get('campaign_name', '?')!r}, campaign_hash {h}; this one is "
                           f"{campaign.hash}); choose another output path or delete it")
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f:
         return f["tasks/status"][:]
 
 
@@ -257,7 +265,7 @@ def read_table(path: str | Path) -> dict:
     the root attributes (``kind`` resolved), then every dataset of /tasks and /results
     by name; byte-string columns decoded, ``spec`` parsed from JSON."""
     attrs = read_attrs(path)
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f:
         out = dict(attrs)
         for g in ("tasks", "results"):
             for name, d in f[g].items():
@@ -270,6 +278,6 @@ def read_table(path: str | Path) -> dict:
 
 
 def status_counts(path: str | Path) -> dict[str, int]:
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f:
         status = f["tasks/status"][:]
     return {name: int((status == code).sum()) for code, name in STATUS_NAMES.items()}

@@ -143,8 +143,8 @@ def _shard_progress(job: dict) -> str:
     if not path or not Path(path).exists():
         return "no file yet"
     try:
-        import h5py
-        with h5py.File(path, "r") as f:
+        from qpnn_hpc.campaigns.store import open_file
+        with open_file(path) as f:
             n = int((f["tasks/status"][:] != 0).sum())
     except (OSError, KeyError):
         return "file not readable yet"

@@ -5,7 +5,7 @@ and grid point, over its trials). Per group: trials done/failed, mean and standa
 deviation of the energy and of eps, the error of the mean energy against the exact
 one and the RMSE of the per-trial energies (all Hartree; errors in mHa). Campaigns on
 atom tables get seed 000's Tables 1-2, figures and the round trip
-(:mod:`qpnn_hpc.atoms_report`).
+(:mod:`qpnn_hpc.atoms.report`).
 """
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ def _wait_no_processes(job_id: str, timeout: float = 60) -> None:
 
 def _pending_per_run(log: Path) -> list[int]:
     """Pending task count printed by rank 0 at the start of each run of a job (one log, appended)."""
-    return [int(n) for n in re.findall(r"\[qpnn-hpc\] \S+: \d+ tasks, (\d+) pending", log.read_text())]
+    return [int(n) for n in re.findall(r"\[qpnn-hpc\] .+? \(\w+\): \d+ tasks, (\d+) to run", log.read_text())]
 
 
 def _slow_campaign(tmp_path: Path) -> Path:
@@ -245,6 +245,29 @@ def test_job_array_of_shards_and_merge(mpi_run, tmp_path):
     for key in ("energy", "eps", "potential", "loss_curve"):  # same numbers as the MPI job
         np.testing.assert_array_equal(merged[key], ref[key])
     print(f"array {ids}: submit to merged in {time.monotonic() - t0:.1f} s")
+
+
+def test_dataset_job_array_and_merge_equal_a_one_rank_run(slurm, tmp_path):
+    """The solve1d kind on Slurm like trials: a 2-shard job array merged equals, array for
+    array, a 1-rank `qpnn-hpc run` of the same campaign file."""
+    camp = tmp_path / "ds.toml"
+    camp.write_text('kind = "solve1d"\nname = "small"\n[grid]\nbox = 8.0\npoints_per_bohr = 3.0\nstencil = 7\n'
+                    '[atoms]\ntrain_points = 3\n[molecules]\ntrain_points = 3\n')
+    ref = tmp_path / "ref.h5"
+    qpnn("run", camp, "--out", ref, "--quiet")
+    out = tmp_path / "ds.h5"
+    ids = _submit(camp, out, "--array", "2", "--ntasks-per-node", "1")
+    for i in ids:
+        _wait_done(i, tmp_path / "ds.h5.submitit")
+    shards = sorted(tmp_path.glob("ds.shard*-of-2.h5"))
+    assert len(shards) == 2
+    assert "18 done" in qpnn("merge", *shards, "--out", out).stdout
+    with h5py.File(ref) as a, h5py.File(out) as b:
+        for g in ("tasks", "results"):
+            for key, d in a[g].items():
+                if key not in ("finished", "rank", "wall_time"):
+                    np.testing.assert_array_equal(d[...], b[g][key][...], err_msg=f"{g}/{key}")
+    assert "solve1d campaign 'small', 18 tasks: 0 pending, 18 done" in qpnn("status", out).stdout
 
 
 def test_requeued_job_resumes(slurm, tmp_path):
