@@ -64,11 +64,15 @@ def _status(args) -> int:
 
 
 def _report(args) -> int:
+    from pathlib import Path
     from qpnn_hpc.campaigns import kinds, store
-    kind = kinds.get(store.read_attrs(args.results)["kind"])
+    table = store.read_table(args.results)
+    kind = kinds.get(table["kind"])
     if kind.report is None:
         raise ConfigError(f"report: {kind.name} campaigns have no report; `qpnn-hpc status` shows their rows")
-    path = kind.report(args.results, args.out)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = kind.report(args.results, table, out)
     print(f"report written to {path}")
     return 0
 

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "qpnn_hpc"
-BASE = {"config", "stats", "parallel", "__init__", "__version__"}
+BASE = {"config", "stats", "parallel", "reports", "__init__", "__version__"}
 # subpackage -> what it may import besides the base (None: the whole package, for the CLI)
 ALLOWED = {
     "base": set(),

@@ -27,6 +27,7 @@ from qpnn_hpc.atoms import densities as atoms
 from qpnn_hpc.atoms import radial
 from qpnn_hpc.campaigns import store as results
 from qpnn_hpc.atoms.densities import data_file
+from qpnn_hpc.reports import pyplot, save_figure
 from qpnn_hpc.stats import sample_std
 
 # seed 000 Table 1 (its SCI reference, QPNN mean over 10 trials) and Table 2 (RMSE +- std), Hartree
@@ -148,9 +149,7 @@ def markdown(groups: list[dict]) -> str:
 
 
 def plots(groups: list[dict], out: Path) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     names = []
     atoms_seen = list(dict.fromkeys(g["atom"] for g in groups))
     fig, axes = plt.subplots(1, len(atoms_seen), figsize=(4.5 * len(atoms_seen), 3.6), squeeze=False)
@@ -165,7 +164,7 @@ def plots(groups: list[dict], out: Path) -> list[str]:
         ax.set_xlabel("trial")
         ax.set_ylabel("E - E_ref (mHa)")
         ax.legend(fontsize=8)
-    names.append(_save(fig, out, "atoms_energy_per_trial.png"))
+    names.append(save_figure(fig, out, "atoms_energy_per_trial.png"))
 
     fig, axes = plt.subplots(2, len(atoms_seen), figsize=(4.5 * len(atoms_seen), 6.4), squeeze=False,
                              sharex=True)
@@ -191,16 +190,8 @@ def plots(groups: list[dict], out: Path) -> list[str]:
         dax.set_xlabel("r (bohr)")
         dax.set_ylabel("U - v_eff (Hartree)")
         dax.legend(fontsize=8)
-    names.append(_save(fig, out, "atoms_potential.png"))
+    names.append(save_figure(fig, out, "atoms_potential.png"))
     return names
-
-
-def _save(fig, out: Path, name: str) -> str:
-    import matplotlib.pyplot as plt
-    fig.tight_layout()
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
-    return name
 
 
 def section(table: dict, groups: list[dict], out: Path) -> tuple[str, list[str]]:

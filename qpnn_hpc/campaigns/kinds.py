@@ -21,7 +21,8 @@ What a kind gives:
 * ``labels(config, specs)``: columns known before running (written at creation under /tasks:
   names a physicist filters by, e.g. system and method), ``columns(specs)``: the result
   columns (under /results), each a :class:`Column`;
-* ``describe(table, i)``: a short label of row i for ``status``; ``report(path, out)``;
+* ``describe(table, i)``: a short label of row i for ``status``; ``report(path, table,
+  out)``: report.md and figures from the file's table (``store.read_table``) into ``out``;
   ``attrs(specs)``: root attributes that describe the file (grid, gauge, ...).
 
 This module imports nothing heavy (the CLI reads :data:`REGISTRY` before numpy loads).
@@ -65,7 +66,7 @@ class Kind:
     labels: Callable                       # (config, specs) -> dict[str, np.ndarray]
     columns: Callable                      # specs -> list[Column]
     describe: Callable                     # (table, i) -> str
-    report: Optional[Callable] = None      # (results path, out folder) -> Path
+    report: Optional[Callable] = None      # (results path, table, out folder) -> report.md path
     attrs: Optional[Callable] = None       # specs -> extra root attributes describing the file
     default_batch: int = 1                 # tasks per unit when --batch is not given
     spreads_over_ranks: bool = False       # run(..., comm) can spread one unit over all ranks

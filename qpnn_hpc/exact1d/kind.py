@@ -151,9 +151,9 @@ def attrs(specs) -> dict:
     return {**d1.grid_attrs(specs[0]), "x": specs[0].grid()}
 
 
-def report(path, out):
+def report(path, table, out):
     from qpnn_hpc.exact1d.report import write_report
-    return write_report(path, out)
+    return write_report(path, table, out)
 
 
 KIND = Kind(name="solve1d", Config=DatasetCampaignConfig, expand=expand, batch_key=lambda s: s.spec_id(),

@@ -8,6 +8,7 @@ import numpy as np
 
 from qpnn_hpc.campaigns import store
 from qpnn_hpc.exact1d.dataset import SCALAR_KEYS
+from qpnn_hpc.reports import pyplot, save_figure, write_markdown
 
 SHOWN = ("E1", "E2", "T", "A", "Eg")
 
@@ -29,9 +30,7 @@ def markdown_table(table: dict) -> str:
 
 
 def _plot(table: dict, out: Path) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     x = np.asarray(table["x"])
     names = []
     for d in dict.fromkeys(table["dataset"]):
@@ -44,23 +43,12 @@ def _plot(table: dict, out: Path) -> list[str]:
             a2.plot(x, table["V"][i], lw=1)
         a1.set_xlabel("x (bohr)"), a1.set_ylabel("n1 (1/bohr)"), a2.set_xlabel("x (bohr)"), a2.set_ylabel("V (Ha)")
         fig.suptitle(f"{d}: a few systems")
-        fig.tight_layout()
-        name = f"{d}_profiles.png"
-        fig.savefig(out / name, dpi=90)
-        plt.close(fig)
-        names.append(name)
+        names.append(save_figure(fig, out, f"{d}_profiles.png"))
     return names
 
 
-def write_report(path: str | Path, out: str | Path) -> Path:
-    table = store.read_table(path)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def write_report(path: str | Path, table: dict, out: Path) -> Path:
+    """``report.md`` and the profile figures into the folder ``out``; returns its path."""
     md = [f"# 1D datasets: {table['campaign_name']}\n", f"Results file: `{path}`; energies in Hartree. "
           f"Scalars stored: {', '.join(SCALAR_KEYS)}.\n", markdown_table(table), ""]
-    md += [f"![{p}]({p})" for p in _plot(table, out)]
-    target = out / "report.md"
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text("\n".join(md) + "\n")
-    tmp.replace(target)
-    return target
+    return write_markdown(out, md, _plot(table, out))

@@ -166,9 +166,9 @@ def describe(table: dict, i: int) -> str:
     return f"{table['system'][i]}, {table['method'][i]}"
 
 
-def report(path, out):
+def report(path, table, out):
     from qpnn_hpc.inverse.report import write_report
-    return write_report(path, out)
+    return write_report(path, table, out)
 
 
 KIND = Kind(name="trial", Config=CampaignConfig, expand=expand, batch_key=batch_key, cost=cost, run=run,

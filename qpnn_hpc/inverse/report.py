@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qpnn_hpc.atoms import report as atoms_report
+from qpnn_hpc.reports import pyplot, save_figure, write_markdown
 from qpnn_hpc.stats import sample_std
 from qpnn_hpc.campaigns import store as results
 
@@ -78,9 +79,7 @@ def markdown_table(table: dict) -> str:
 
 
 def _plots(table: dict, out: Path) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     files = []
     for n, g in enumerate(groups(table)):
         rows = [r for r in g["rows"] if table["status"][r] == results.DONE]
@@ -107,28 +106,17 @@ def _plots(table: dict, out: Path) -> list[str]:
             a2.legend()
         a2.set_xlabel("trial")
         a2.set_ylabel("E (Hartree)")
-        fig.tight_layout()
-        name = f"group{n:02d}.png"
-        fig.savefig(out / name, dpi=90)
-        plt.close(fig)
-        files.append(name)
+        files.append(save_figure(fig, out, f"group{n:02d}.png"))
     return files
 
 
-def write_report(path: str | Path, out: str | Path) -> Path:
-    """Write ``report.md`` and one PNG per group into ``out``; returns the markdown path."""
-    table = results.read_table(path)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def write_report(path: str | Path, table: dict, out: Path) -> Path:
+    """Write ``report.md`` and one PNG per group into the folder ``out``; returns its path."""
     pngs = _plots(table, out)
     md = [f"# Campaign {table['campaign_name']}\n", f"Results file: `{path}`; energies in Hartree.\n",
           markdown_table(table), ""]
     md += [f"![{p}]({p})" for p in pngs]
     atoms_md, atoms_pngs = atoms_report.section(table, groups(table), out)
     if atoms_md:
-        md += ["", atoms_md] + [f"![{p}]({p})" for p in atoms_pngs]
-    target = out / "report.md"
-    tmp = target.with_name(target.name + ".tmp")  # a killed report leaves no truncated report.md
-    tmp.write_text("\n".join(md) + "\n")
-    tmp.replace(target)
-    return target
+        md += ["", atoms_md]
+    return write_markdown(out, md, atoms_pngs)
