@@ -19,6 +19,7 @@ import os
 
 from qpnn_hpc.config import ConfigError
 from qpnn_hpc.campaigns.shards import add_parser as _add_merge_parser
+from qpnn_hpc.cluster.pipeline import add_parser as _add_pipeline_parser
 from qpnn_hpc.cluster.submit import add_parser as _add_submit_parser
 
 EXIT_FAILED_TASKS = 3
@@ -50,7 +51,11 @@ def _run(args) -> int:
 
 def _status(args) -> int:
     from qpnn_hpc.campaigns import kinds, store
+    from qpnn_hpc.cluster import pipeline
     from qpnn_hpc.cluster.jobrecord import print_jobs
+    if pipeline.is_pipeline_file(args.results):
+        pipeline.print_status(pipeline.load(args.results))
+        return 0
     if print_jobs(args.results):  # jobs submitted by `qpnn-hpc submit`; True: no results file yet
         return 0
     table = store.read_table(args.results)
@@ -103,14 +108,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="run failed tasks again (default: only pending)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.set_defaults(fn=_run)
-    st = sub.add_parser("status", help="done / failed / pending tasks of a results file")
-    st.add_argument("results")
+    st = sub.add_parser("status", help="done / failed / pending tasks of a results file (or of every stage "
+                                       "of a pipeline file), and its submitted jobs")
+    st.add_argument("results", help="a results file (.h5), or a pipeline file (.toml)")
     st.set_defaults(fn=_status)
     rep = sub.add_parser("report", help="markdown tables and PNG plots from a results file")
     rep.add_argument("results")
     rep.add_argument("--out", required=True, help="output folder")
     rep.set_defaults(fn=_report)
     _add_submit_parser(sub)
+    _add_pipeline_parser(sub)
     _add_merge_parser(sub)
     return p
 

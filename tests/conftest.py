@@ -31,7 +31,8 @@ def qpnn(*args, ranks: int = 1, timeout: float = 300, check: bool = True, **kw):
     cmd = [sys.executable, "-m", "qpnn_hpc.cli", *map(str, args)]
     if ranks > 1:
         cmd = [mpiexec(), "-n", str(ranks), "--oversubscribe", *cmd]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=mpi_env(), cwd=ROOT, **kw)
+    kw.setdefault("cwd", ROOT)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=mpi_env(), **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p

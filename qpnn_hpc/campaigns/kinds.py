@@ -41,18 +41,22 @@ from qpnn_hpc.config import ConfigError
 REGISTRY = {
     "trial": ("qpnn_hpc.inverse.kind", None),
     "solve1d": ("qpnn_hpc.exact1d.kind", 1),
+    "functional": ("qpnn_hpc.functionals.kind", None),
 }
 DEFAULT = "trial"  # a campaign file without ``kind = ...``
 
 
 @dataclass(frozen=True)
 class Column:
-    """One result column: ``shape`` is per row (() a scalar; (n,) a NaN-padded curve)."""
+    """One result column: ``shape`` is per row (() a scalar; (n,) a NaN-padded curve).
+    ``rows``: the task indices that have it (None: every task); the store then keeps only
+    those rows, and ``/results/<name>_index`` maps a task to its row (-1: none)."""
     name: str
     dtype: str = "f8"
     shape: tuple = ()
     units: str = ""
     description: str = ""
+    rows: Optional[tuple] = None
 
 
 @dataclass(frozen=True)

@@ -155,8 +155,11 @@ def merge(inputs: list[str | Path], out: str | Path) -> dict[str, int]:
                 if key == "tasks/status":  # written last, below
                     continue
                 merged = v.copy()
+                index = base["rows"].get(f"{key}_index")  # a column only some tasks have
                 for j in range(1, len(sources)):
                     sel = owner == j
+                    if index is not None:
+                        sel = index[sel & (index >= 0)]
                     merged[sel] = sources[j][1]["rows"][key][sel]
                 if take.any():
                     f[key][...] = merged

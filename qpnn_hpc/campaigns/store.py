@@ -12,6 +12,7 @@ Layout (row i = task i of the expanded campaign; every dataset exists from the s
     /tasks/rank       (n,)    int32   MPI rank that ran it
     /tasks/finished   (n,)    float64 unix time the row was completed
     /results/<column> (n, ...) the kind's result columns (NaN-padded curves), each with units
+                      (a column only some tasks have: (m, ...) and /results/<column>_index (n,))
     /results/wall_time (n,)   float64 seconds (a batched unit's time divided by its size)
 
 Format ``qpnn_hpc.results/2``. Files of format ``/1`` (trial campaigns before the one
@@ -163,7 +164,12 @@ def create(path: str | Path, campaign, comm=None) -> None:
         _dataset(t, "rank", (n,), "i4", -1)
         _dataset(t, "finished", (n,), "f8", np.nan)
         for c in columns:
-            d = _dataset(r, c.name, (n, *c.shape), c.dtype, _nan_fill(c.dtype))
+            m = n if c.rows is None else len(c.rows)
+            d = _dataset(r, c.name, (m, *c.shape), c.dtype, _nan_fill(c.dtype))
+            if c.rows is not None:
+                index = np.full(n, -1, dtype="i4")
+                index[list(c.rows)] = np.arange(m)
+                writes.append((_dataset(r, f"{c.name}_index", (n,), "i4"), index))
             if c.units:
                 d.attrs["units"] = c.units
             if c.description:
@@ -228,7 +234,9 @@ class Writer:
     def __init__(self, path: str | Path, comm=None):
         self.f = _open(path, comm)
         self.mpio = comm is not None
-        self.columns = [name for name in self.f["results"] if name != "wall_time"]
+        names = [name for name in self.f["results"] if name != "wall_time"]
+        self.index = {name[:-6]: self.f["results"][name][...] for name in names if name.endswith("_index")}
+        self.columns = [name for name in names if not name.endswith("_index")]
 
     def write(self, index: int, row: dict, rank: int, wall_time: float) -> None:
         """Row ``index``: the result columns of ``row`` (missing ones stay NaN; a failed row
@@ -240,10 +248,13 @@ class Writer:
                 continue
             v = np.asarray(row[name])
             d = r[name]
+            i = index if name not in self.index else self.index[name][index]
+            if i < 0 or (v.ndim and v.size == 0):  # a task without this column; an empty value
+                continue
             if v.ndim == 0:
-                d[index] = v
+                d[i] = v
             else:
-                d[(index, *(slice(0, s) for s in v.shape))] = v
+                d[(i, *(slice(0, s) for s in v.shape))] = v
         r["wall_time"][index] = wall_time
         t = f["tasks"]
         t["reason"][index] = _reason_bytes(row.get("reason", ""))

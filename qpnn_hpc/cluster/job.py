@@ -14,12 +14,14 @@ import submitit
 
 
 class CampaignJob(submitit.helpers.Checkpointable):
-    """Run (or resume) a campaign, or shard ``(k, K)`` of it, into ``out``."""
+    """Run (or resume) a campaign, or shard ``(k, K)`` of it, into ``out``; then, if
+    ``report`` names a folder and every task is done, its report. A pipeline ``stage`` with
+    failed tasks ends failed, so that Slurm's afterok holds the stages after it."""
 
     def __init__(self, campaign: str, out: str, batch: Optional[int] = None, device: str = "auto", writer: str = "auto",
-                 shard: Optional[tuple[int, int]] = None):
+                 shard: Optional[tuple[int, int]] = None, report: Optional[str] = None, stage: bool = False):
         self.campaign, self.out, self.batch, self.device, self.writer = campaign, out, batch, device, writer
-        self.shard = shard
+        self.shard, self.report, self.stage = shard, report, stage
 
     def __call__(self) -> dict:
         from qpnn_hpc.campaigns import files
@@ -28,8 +30,14 @@ class CampaignJob(submitit.helpers.Checkpointable):
         tasks = None
         if self.shard is not None:
             tasks = shard_tasks(files.load(self.campaign), *self.shard)
-        return run_campaign(self.campaign, self.out, batch=self.batch, device=self.device, writer=self.writer,
-                            tasks=tasks)
+        counts = run_campaign(self.campaign, self.out, batch=self.batch, device=self.device, writer=self.writer,
+                              tasks=tasks)
+        if self.report and counts and not counts.get("pending") and not counts.get("failed"):  # rank 0, all done
+            from qpnn_hpc.cluster.pipeline import Stage, report
+            report(Stage("job", self.campaign, self.out, report=self.report))
+        if self.stage and counts.get("failed"):  # a pipeline's next stage must not start (afterok)
+            raise RuntimeError(f"{counts['failed']} task(s) of {self.campaign} failed; `qpnn-hpc status {self.out}`")
+        return counts
 
     def checkpoint(self, *args, **kwargs):
         print(f"[qpnn-hpc] preemption/time-limit signal: requeueing; the rerun resumes {self.out}", flush=True)

@@ -212,6 +212,15 @@ def add_parser(subparsers) -> None:
                         "(in this process); local and debug wait for the result")
     p.add_argument("--array", type=int, default=None, metavar="K",
                    help="a job array of K jobs, each running one shard into <out stem>.shard<k>-of-K.h5")
+    add_resource_arguments(p)
+    p.add_argument("--folder", default=None, help="submitit folder for scripts, pickles and logs "
+                                                  "(default <out>.submitit/; on a shared file system)")
+    p.add_argument("--dry-run", action="store_true", help="print the sbatch script; submit nothing")
+    p.set_defaults(fn=_cli)
+
+
+def add_resource_arguments(p) -> None:
+    """The resource and campaign-run options of ``submit`` (also ``pipeline --submit``)."""
     g = p.add_argument_group("resources (per job; with --array, per array task)")
     g.add_argument("--nodes", type=int, default=1)
     g.add_argument("--ntasks-per-node", type=int, default=None,
@@ -239,7 +248,3 @@ def add_parser(subparsers) -> None:
     r.add_argument("--batch", type=int, default=None, help="as `qpnn-hpc run --batch`")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     r.add_argument("--writer", default="auto", choices=["auto", "rank0", "mpio"])
-    p.add_argument("--folder", default=None, help="submitit folder for scripts, pickles and logs "
-                                                  "(default <out>.submitit/; on a shared file system)")
-    p.add_argument("--dry-run", action="store_true", help="print the sbatch script; submit nothing")
-    p.set_defaults(fn=_cli)
