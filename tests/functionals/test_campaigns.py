@@ -152,3 +152,21 @@ report = "grid_report"
     bad.write_text('name = "b"\n[[stages]]\nname = "x"\ncampaign = "c.toml"\nout = "o.h5"\nafter = ["y"]\n')
     p = qpnn("pipeline", bad, check=False)
     assert p.returncode == 2 and "stages[0].after: 'y' is not a stage before 'x'" in p.stderr
+
+
+def test_failed_trainings_exit_3_and_retry_failed_runs_them_again(work, tmp_path):
+    """A learning rate that makes the loss non-finite: the rows are failed with the reason,
+    `run` exits 3 (some tasks failed), a plain rerun runs nothing, --retry-failed reruns them."""
+    f = tmp_path / "diverge.toml"
+    f.write_text(GRID.format(data=work / "mol8.h5").replace("lr = [0.001, 0.003]", "lr = [1e12]")
+                 .replace('targets = ["E", "T", "A", "Eg"]', 'targets = ["T"]'))
+    out = tmp_path / "d.h5"
+    p = qpnn("run", f, "--out", out, check=False)
+    assert p.returncode == 3 and "task(s) failed" in p.stderr and "--retry-failed" in p.stderr
+    t = store.read_table(out)
+    assert (t["status"] == store.FAILED).all() and all("non-finite training loss" in r for r in t["reason"])
+    s = qpnn("status", out).stdout
+    assert "failed" in s and "T[n] on molecules, lr 1e+12" in s
+    assert "0 to run" in qpnn("run", f, "--out", out, check=False).stdout
+    again = qpnn("run", f, "--out", out, "--retry-failed", check=False)
+    assert f"{len(t['status'])} to run" in again.stdout and again.returncode == 3
