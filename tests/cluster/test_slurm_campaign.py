@@ -270,6 +270,30 @@ def test_dataset_job_array_and_merge_equal_a_one_rank_run(slurm, tmp_path):
     assert "solve1d campaign 'small', 18 tasks: 0 pending, 18 done" in qpnn("status", out).stdout
 
 
+def test_pipeline_stages_chained_with_afterok(slurm, tmp_path):
+    """`qpnn-hpc pipeline --submit` on Slurm: a 1D dataset then a functional grid search on it,
+    submitted at once, the second job held by --dependency=afterok on the first; both end
+    COMPLETED and `status PIPELINE` shows both stages complete."""
+    (tmp_path / "ds.toml").write_text('kind = "solve1d"\nname = "mol4"\ndatasets = ["molecules"]\n'
+                                      '[molecules]\ntrain_points = 4\n')
+    (tmp_path / "fn.toml").write_text(f'kind = "functional"\nname = "fn"\ndataset = "{tmp_path / "d.h5"}"\n'
+                                      'systems = ["molecules"]\ninputs = ["V"]\ntargets = ["T"]\n'
+                                      '[train]\nepochs = 3\nvalidation = 0.0\nbatch_size = 2\n')
+    pipe = tmp_path / "p.toml"
+    pipe.write_text(f'name = "p"\n[[stages]]\nname = "dataset"\ncampaign = "{tmp_path / "ds.toml"}"\n'
+                    f'out = "{tmp_path / "d.h5"}"\n[[stages]]\nname = "train"\ncampaign = "{tmp_path / "fn.toml"}"\n'
+                    f'out = "{tmp_path / "f.h5"}"\nafter = ["dataset"]\n')
+    p = qpnn("pipeline", pipe, "--submit", "--partition", "debug", "--time", "10", "--ntasks-per-node", "1")
+    ids = re.findall(r"stage \w+: job (\d+)", p.stdout)
+    assert len(ids) == 2, p.stdout
+    for jid, out in zip(ids, ("d.h5", "f.h5")):
+        _wait_done(jid, tmp_path / f"{out}.submitit")
+    script = (tmp_path / "f.h5.submitit" / ids[1] / f"{ids[1]}_submission.sh").read_text()
+    assert f"#SBATCH --dependency=afterok:{ids[0]}" in script
+    s = qpnn("status", pipe).stdout
+    assert "stage dataset" in s and "stage train (after dataset)" in s and s.count(": complete") == 2, s
+
+
 def test_requeued_job_resumes(slurm, tmp_path):
     """Interrupt a running 2-rank `qpnn-hpc submit` job twice: the preemption signal (submitit
     checkpoints and requeues), then an external `scontrol requeue`. Rows done before an

@@ -170,3 +170,34 @@ def test_failed_trainings_exit_3_and_retry_failed_runs_them_again(work, tmp_path
     assert "0 to run" in qpnn("run", f, "--out", out, check=False).stdout
     again = qpnn("run", f, "--out", out, "--retry-failed", check=False)
     assert f"{len(t['status'])} to run" in again.stdout and again.returncode == 3
+
+
+def test_pipeline_submit_runs_the_stages_in_order_and_records_their_jobs(work, tmp_path, monkeypatch):
+    """`pipeline --submit` with the local executor: one job per incomplete stage, in order, each
+    recorded beside its results file; status shows the stage's job; the report is written by
+    the job of the stage that has one."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.toml").write_text(f"""name = "p"
+[[stages]]
+name = "dataset"
+campaign = "{work / 'dataset.toml'}"
+out = "d.h5"
+[[stages]]
+name = "grid"
+campaign = "{work / 'grid.toml'}"
+out = "g.h5"
+after = ["dataset"]
+report = "g_report"
+""")
+    p = qpnn("pipeline", tmp_path / "p.toml", "--submit", "--executor", "local", "--time", "10", cwd=tmp_path,
+             timeout=600)
+    assert "stage dataset: job" in p.stdout and "stage grid: job" in p.stdout, p.stdout
+    assert (tmp_path / "g_report" / "report.md").exists()
+    for out in ("d.h5", "g.h5"):
+        assert store.status_counts(tmp_path / out)["pending"] == 0
+        rec = (tmp_path / f"{out}.jobs.json").read_text()
+        assert '"pipeline": "p"' in rec and '"state": "COMPLETED"' in rec
+    s = qpnn("status", tmp_path / "p.toml", cwd=tmp_path).stdout
+    assert "stage grid (after dataset): g.h5: complete" in s and "(local): COMPLETED" in s
+    again = qpnn("pipeline", tmp_path / "p.toml", "--submit", "--executor", "local", cwd=tmp_path)
+    assert "stage dataset: complete, skipped" in again.stdout and "stage grid: complete, skipped" in again.stdout
