@@ -176,7 +176,10 @@ def sensitivity_section(data: dict, out: Path) -> tuple[list[str], list[str]]:
     plt = pyplot()
     lines = ["## Sensitivity (eqs. 5-7; Figs. 11, 13)\n",
              f"Pairs of training systems: {SENSITIVITY_PAIRS} seeded random pairs (seed 0) per dataset for the "
-             "sensitivities, all pairs for the TV distribution. Sensitivity |dQ| / ||dn|| in Ha bohr^1/2.\n",
+             "sensitivities, all pairs for the TV distribution. Sensitivity |dQ| / ||dn|| in Ha bohr^1/2, with "
+             "eq. 5 as written (||dn|| = sqrt(integral dn^2 dx)); the seed's quoted examples (Figs. 10, 12) match "
+             "dx sqrt(sum dn^2) instead, which makes its sensitivities about 3.5x ours. The ratio S_E / S_T does "
+             "not depend on the norm.\n",
              "| dataset | pairs | median S_E | median S_T | median S_A | median S_Eg | S_E / S_T (medians) | "
              "median TV (Ha) |", "|---" * 8 + "|"]
     figs = []
