@@ -201,3 +201,11 @@ report = "g_report"
     assert "stage grid (after dataset): g.h5: complete" in s and "(local): COMPLETED" in s
     again = qpnn("pipeline", tmp_path / "p.toml", "--submit", "--executor", "local", cwd=tmp_path)
     assert "stage dataset: complete, skipped" in again.stdout and "stage grid: complete, skipped" in again.stdout
+
+
+def test_a_cell_above_the_seed_says_by_how_many_standard_errors():
+    from qpnn_hpc.functionals.report import above_seed
+    assert above_seed([0.5e-3, 0.7e-3], (1.0, 0.5)) == ""  # mean 0.6 mHa, below the seed's 1.0
+    # mean 3 mHa, sample std 1.414 over 2 repeats; the seed 1 +- 0.5 over 10:
+    # SE = sqrt(1.414^2 / 2 + 0.5^2 / 10) = 1.012, (3 - 1) / 1.012 = 1.98
+    assert above_seed([2e-3, 4e-3], (1.0, 0.5)) == " (above: 2.0 SE)"
