@@ -93,10 +93,11 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int | None =
     mpio = store.use_mpio(writer, r.size)
 
     if parallel.agree(r.comm, lambda: _prepare_out(out, camp)):
+        shape = parallel.agree(r.comm, lambda: store.layout(camp))  # a kind's error reaches every rank
         if mpio:
-            store.create(out, camp, r.comm)
+            store.create(out, camp, r.comm, shape)
         elif r.rank == 0:
-            store.create(out, camp)
+            store.create(out, camp, shape=shape)
     status = parallel.agree(r.comm, lambda: store.check_belongs(out, camp))
     if tasks is not None:  # a shard: tasks outside it are not runnable here (-1)
         status = np.where(np.isin(np.arange(len(status)), np.asarray(list(tasks), dtype=int)), status, -1)

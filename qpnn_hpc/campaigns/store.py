@@ -121,9 +121,19 @@ def _nan_fill(dtype: str):
     return np.nan if np.dtype(dtype).kind == "f" else None
 
 
-def create(path: str | Path, campaign, comm=None) -> None:
+def layout(campaign) -> dict:
+    """What the kind says of the file: labels, result columns and extra root attributes.
+    Computed once (by rank 0, under :func:`qpnn_hpc.parallel.agree`, so that an error in it,
+    e.g. a missing dataset file, reaches every rank) and passed to :func:`create`."""
+    kind, specs = campaign.plugin, campaign.specs
+    return {"labels": kind.labels(campaign.config, specs), "columns": kind.columns(specs),
+            "attrs": kind.attrs(specs) if kind.attrs is not None else {}}
+
+
+def create(path: str | Path, campaign, comm=None, shape=None) -> None:
     """Create the results file of ``campaign`` (collectively when ``comm`` is given:
-    every rank of ``comm`` must call this). Built as ``path.tmp`` and renamed."""
+    every rank of ``comm`` must call this, with the same ``shape``, :func:`layout`'s result,
+    computed here if not given). Built as ``path.tmp`` and renamed."""
     from qpnn_hpc.campaigns.files import spec_json, task_id
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -132,25 +142,23 @@ def create(path: str | Path, campaign, comm=None) -> None:
         tmp.unlink()
     if comm is not None:
         comm.Barrier()
-    kind = campaign.plugin
+    shape = layout(campaign) if shape is None else shape
     specs = campaign.specs
     n = len(specs)
     spec_bytes = [spec_json(s).encode() for s in specs]
     L = max(len(s) for s in spec_bytes)
-    labels = kind.labels(campaign.config, specs)
+    labels, columns = shape["labels"], shape["columns"]
     kw = {"driver": "mpio", "comm": comm} if comm is not None else {}
     with open_file(tmp, "w", **kw) as f:
         # attribute values must be the same on every rank of a collective create: rank 0's
         stamp = (json.dumps(versions()), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         stamp = comm.bcast(stamp, root=0) if comm is not None else stamp
-        columns = kind.columns(specs)
         units = {c.name: c.units for c in columns if c.units}
         units["wall_time"] = "s"
         attrs = {"format": FORMAT, "kind": campaign.kind, "units": json.dumps(units),
                  "campaign": campaign.resolved_json(), "campaign_hash": campaign.hash,
                  "campaign_name": campaign.name, "n_tasks": n, "versions": stamp[0], "created": stamp[1]}
-        if kind.attrs is not None:
-            attrs.update(kind.attrs(specs))
+        attrs.update(shape["attrs"])
         for k, v in attrs.items():
             f.attrs[k] = v
         t = f.create_group("tasks")
