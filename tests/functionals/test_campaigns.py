@@ -127,9 +127,9 @@ def test_grid_then_final_then_report(work, tmp_path):
     assert {p.name for p in rep.glob("*.png")} >= {"mae_molecules.png", "grid_search.png", "tv_kde.png"}
 
 
-def test_pipeline_runs_in_order_skips_complete_stages_and_shows_status(work, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "p.toml").write_text(f"""name = "p"
+def _pipeline(path, work, grid_out, report):
+    """A two-stage pipeline: the module's dataset (out d.h5), then its grid search."""
+    path.write_text(f"""name = "p"
 [[stages]]
 name = "dataset"
 campaign = "{work / 'dataset.toml'}"
@@ -137,10 +137,15 @@ out = "d.h5"
 [[stages]]
 name = "grid"
 campaign = "{work / 'grid.toml'}"
-out = "{work / 'grid_p.h5'}"
+out = "{grid_out}"
 after = ["dataset"]
-report = "grid_report"
+report = "{report}"
 """)
+
+
+def test_pipeline_runs_in_order_skips_complete_stages_and_shows_status(work, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _pipeline(tmp_path / "p.toml", work, work / "grid_p.h5", "grid_report")
     shutil.copy(work / "mol8.h5", tmp_path / "d.h5")  # the dataset stage is complete: skipped
     p = qpnn("pipeline", tmp_path / "p.toml", cwd=tmp_path)
     assert "stage dataset complete, skipped" in p.stdout and "stage grid: report written" in p.stdout
@@ -177,18 +182,7 @@ def test_pipeline_submit_runs_the_stages_in_order_and_records_their_jobs(work, t
     recorded beside its results file; status shows the stage's job; the report is written by
     the job of the stage that has one."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "p.toml").write_text(f"""name = "p"
-[[stages]]
-name = "dataset"
-campaign = "{work / 'dataset.toml'}"
-out = "d.h5"
-[[stages]]
-name = "grid"
-campaign = "{work / 'grid.toml'}"
-out = "g.h5"
-after = ["dataset"]
-report = "g_report"
-""")
+    _pipeline(tmp_path / "p.toml", work, "g.h5", "g_report")
     p = qpnn("pipeline", tmp_path / "p.toml", "--submit", "--executor", "local", "--time", "10", cwd=tmp_path,
              timeout=600)
     assert "stage dataset: job" in p.stdout and "stage grid: job" in p.stdout, p.stdout
