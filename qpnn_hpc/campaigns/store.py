@@ -48,7 +48,6 @@ OLD_DATASET_FORMAT = "qpnn_hpc.dataset1d/1"
 PENDING, DONE, FAILED = 0, 1, 2
 STATUS_NAMES = {PENDING: "pending", DONE: "done", FAILED: "failed"}
 REASON_BYTES = 255
-ENGINE_TASK_COLUMNS = ("id", "spec", "status", "reason", "rank", "finished")
 
 
 def has_parallel_hdf5() -> bool:

@@ -44,7 +44,6 @@ from qpnn_hpc.config import ConfigError, check, field, from_dict
 from qpnn_hpc.functionals import cnn
 from qpnn_hpc.functionals.train import INPUTS, SYSTEMS, TARGETS, FunctionalSpec, Profiles, train_batch
 
-CHOICES = ("fixed", "best", "fixed+best")
 RESERVED = {"dataset": "dataset = ...", "system": "systems = [...]", "input": "inputs = [...]",
             "target": "targets = [...]", "repeat": "repeats = N",
             "keep_weights": "keep_weights = N (the first N repeats keep their trained weights)"}
@@ -85,24 +84,33 @@ class FunctionalCampaignConfig:
             check(isinstance(values, list) and len(values) > 0, f"grid.{key}", "must be a non-empty list of values")
 
 
+def grid_scores(table: dict) -> dict:
+    """(system, input, target) -> {(lr, batch_size): the lowest validation MSE (Ha^2) of each
+    run, averaged over the runs} of a grid search's rows (validation > 0); a failed or
+    pending run scores inf (seed 002's score, Fig. 8)."""
+    from qpnn_hpc.campaigns import store
+    raw: dict = {}
+    for i, s in enumerate(table["spec"]):
+        if s["validation"] > 0:
+            v = table["best_val_mse"][i] if table["status"][i] == store.DONE else np.inf
+            raw.setdefault((s["system"], s["input"], s["target"]), {}).setdefault((s["lr"], s["batch_size"]), []).append(v)
+    return {k: {c: float(np.mean(v)) for c, v in cfg.items()} for k, cfg in raw.items()}
+
+
+def best_config(scores: dict) -> tuple:
+    """The (lr, batch_size) of the lowest score (ties: the smaller lr, then batch)."""
+    return min(scores, key=lambda c: (scores[c], c))
+
+
 def _best_configs(path: str, where: str) -> dict:
-    """(system, input, target) -> (lr, batch_size) with the lowest mean best_val_mse over
-    the repeats in a grid-search results file; every configuration must be complete."""
+    """(system, input, target) -> its best (lr, batch_size) in a complete grid-search results file."""
     from qpnn_hpc.campaigns import store
     t = store.read_table(path) if Path(path).exists() else None
     check(t is not None, where, f"no such file {path!r}: run the grid search first")
     check(t["kind"] == "functional", where, f"{path!r} is a {t['kind']!r} results file, not a functional one")
     missing = int((t["status"] == store.PENDING).sum())
     check(missing == 0, where, f"{missing} tasks of {path!r} are pending: finish the grid search first")
-    scores: dict = {}
-    for i, s in enumerate(t["spec"]):
-        key = (s["system"], s["input"], s["target"])
-        scores.setdefault(key, {}).setdefault((s["lr"], s["batch_size"]), []).append(t["best_val_mse"][i])
-    best = {}
-    for key, configs in scores.items():
-        mean = {c: float(np.mean(v)) if np.all(np.isfinite(v)) else np.inf for c, v in configs.items()}
-        best[key] = min(mean, key=lambda c: (mean[c], c))
-    return best
+    return {key: best_config(cfg) for key, cfg in grid_scores(t).items()}
 
 
 def _points(config: FunctionalCampaignConfig) -> list[dict]:

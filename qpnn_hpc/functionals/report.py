@@ -24,6 +24,7 @@ import numpy as np
 
 from qpnn_hpc.campaigns import store
 from qpnn_hpc.functionals import hybrid, sensitivity
+from qpnn_hpc.functionals.kind import best_config, grid_scores
 from qpnn_hpc.functionals.train import TARGETS
 from qpnn_hpc.reports import pyplot, save_figure, write_markdown
 from qpnn_hpc.stats import sample_std
@@ -53,16 +54,6 @@ def final_maes(table: dict) -> dict:
             for choice in table["choice"][i].split("+"):
                 out.setdefault((choice, s["system"], s["input"], s["target"]), []).append(table["test_mae"][i])
     return out
-
-
-def grid_scores(table: dict) -> dict:
-    """(system, input, target) -> {(lr, batch): mean over repeats of the lowest validation MSE (Ha^2)}."""
-    raw: dict = {}
-    for i, s in enumerate(table["spec"]):
-        if s["validation"] > 0:
-            v = table["best_val_mse"][i] if _done(table)[i] else np.inf
-            raw.setdefault((s["system"], s["input"], s["target"]), {}).setdefault((s["lr"], s["batch_size"]), []).append(v)
-    return {k: {c: float(np.mean(v)) for c, v in cfg.items()} for k, cfg in raw.items()}
 
 
 def _cell(maes) -> str:
@@ -139,7 +130,7 @@ def _heatmaps(scores: dict, out: Path) -> list[str]:
         bss = sorted({c[1] for c in cfg})
         z = np.array([[cfg.get((lr, b), np.nan) for lr in lrs] for b in bss])
         im = ax.imshow(np.log10(z), origin="lower", cmap="viridis_r", aspect="auto")
-        best = min(cfg, key=lambda c: (cfg[c], c))
+        best = best_config(cfg)
         ax.plot(lrs.index(best[0]), bss.index(best[1]), "r*", ms=12)
         ax.set_xticks(range(len(lrs)), [f"{lr:g}" for lr in lrs], rotation=45, fontsize=6)
         ax.set_yticks(range(len(bss)), [str(b) for b in bss], fontsize=7)
@@ -270,7 +261,7 @@ def write_report(path, table: dict, out: Path) -> Path:
                "Mean over repeats of the lowest validation MSE; the best configuration of each functional:\n",
                "| dataset | functional | best lr | best batch | val MSE (Ha^2) | lr 0.00256, batch 50 |", "|---" * 6 + "|"]
         for key, cfg in sorted(scores.items()):
-            best = min(cfg, key=lambda c: (cfg[c], c))
+            best = best_config(cfg)
             seedcfg = cfg.get((0.00256, 50), np.nan)
             md.append(f"| {key[0]} | {key[2]}[{key[1]}] | {best[0]:g} | {best[1]} | {cfg[best]:.3g} | {seedcfg:.3g} |")
         md.append("")
