@@ -122,15 +122,14 @@ def run_here(pipe: Pipeline, batch=None, device: str = "auto", writer: str = "au
             print(f"[qpnn-hpc] pipeline {pipe.name}: stage {stage.name}: {stage.campaign} -> {stage.out}", flush=True)
         Path(stage.out).parent.mkdir(parents=True, exist_ok=True)
         counts = run_campaign(stage.campaign, stage.out, batch=batch, device=device, writer=writer,
-                              progress=progress_lines)
-        failed = parallel.agree(r.comm, lambda: progress(stage).get("failed", 0))
+                              progress=progress_lines)  # the final counts, on rank 0
+        failed = parallel.agree(r.comm, lambda: counts.get("failed", 0))
         if failed:
             raise ConfigError(f"stage {stage.name}: {failed} task(s) failed (`qpnn-hpc status {stage.out}` says "
                               "why); the stages after it were not run")
         if stage.report and r.rank == 0:
             print(f"[qpnn-hpc] pipeline {pipe.name}: stage {stage.name}: report written to {report(stage)}",
                   flush=True)
-        del counts
 
 
 def submit(pipe: Pipeline, res, executor: str = "slurm", batch=None, device: str = "auto", writer: str = "auto",
