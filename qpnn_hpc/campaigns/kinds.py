@@ -75,6 +75,7 @@ class Kind:
     default_batch: int = 1                 # tasks per unit when --batch is not given
     spreads_over_ranks: bool = False       # run(..., comm) can spread one unit over all ranks
     what: str = "task"                     # what one task is called in progress lines
+    libraries: tuple = ("torch",)          # packages beyond numpy/scipy/h5py/MPI whose versions the file records
 
 
 def get(name: Any) -> Kind:

@@ -65,19 +65,21 @@ def use_mpio(writer: str, n_ranks: int) -> bool:
     return (writer == "mpio" or (writer == "auto" and has_parallel_hdf5())) and n_ranks > 1
 
 
-def versions() -> dict:
-    """Versions of what computed the numbers (JSON-able)."""
+def versions(libraries=("torch",)) -> dict:
+    """Versions of what computed the numbers (JSON-able): the base stack and the kind's
+    ``libraries`` (:attr:`qpnn_hpc.campaigns.kinds.Kind.libraries`)."""
+    import importlib
     import scipy
-    import torch
     from qpnn_hpc import __version__
-    out = {"qpnn_hpc": __version__, "python": platform.python_version(), "torch": torch.__version__,
+    out = {"qpnn_hpc": __version__, "python": platform.python_version(),
            "numpy": np.__version__, "scipy": scipy.__version__, "h5py": h5py.__version__,
            "hdf5": h5py.version.hdf5_version, "parallel_hdf5": has_parallel_hdf5()}
+    out.update({name: importlib.import_module(name).__version__ for name in libraries})
     try:
         import mpi4py
         from mpi4py import MPI
         out["mpi4py"] = mpi4py.__version__
-        out["mpi"] = MPI.Get_library_version().splitlines()[0].strip().strip("\x00")
+        out["mpi"] = MPI.Get_library_version().replace("\x00", "").splitlines()[0].strip()
     except Exception:  # pragma: no cover - mpi4py is a dependency, but report what is there
         out["mpi4py"] = None
     return out
@@ -150,7 +152,7 @@ def create(path: str | Path, campaign, comm=None, shape=None) -> None:
     kw = {"driver": "mpio", "comm": comm} if comm is not None else {}
     with open_file(tmp, "w", **kw) as f:
         # attribute values must be the same on every rank of a collective create: rank 0's
-        stamp = (json.dumps(versions()), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        stamp = (json.dumps(versions(campaign.plugin.libraries)), time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         stamp = comm.bcast(stamp, root=0) if comm is not None else stamp
         units = {c.name: c.units for c in columns if c.units}
         units["wall_time"] = "s"

@@ -7,6 +7,8 @@
     box = 14.0
     points_per_bohr = 12.0
     stencil = 13
+    # solve_box = 24.0            # the converged-grid option (jobs/dataset1d_converged.toml)
+    # solve_points_per_bohr = 28.0
     [atoms]
     train_points = 10
     [molecules]
@@ -17,8 +19,11 @@ datasets in order, each its train split then its test split, in storage order
 (:func:`~qpnn_hpc.exact1d.dataset.dataset_specs`). All systems share one grid, so one
 results file holds them all: labels ``dataset`` (atoms, molecules), ``split`` (train,
 test) and ``parameters`` (Z, alpha, r); results the profiles ``V``, ``n1``, ``n2`` and the
-scalars ``E1`` ... ``U2`` (:data:`~qpnn_hpc.exact1d.dataset.DESCRIPTIONS`). Read one
-dataset back with :func:`qpnn_hpc.exact1d.dataset.read`.
+scalars ``E1`` ... ``U2``, what each row states of its accuracy (``E1_grid_error``,
+``E2_grid_error``, ``bound``) and its exact Kohn-Sham data (``v_s``, ``v_H``, ``v_xc``,
+``eps_s`` ... ``E_xc``, the window ``ks_x_min``, ``ks_x_max``)
+(:data:`~qpnn_hpc.exact1d.dataset.DESCRIPTIONS`). Read one dataset back with
+:func:`qpnn_hpc.exact1d.dataset.read` (it also gives the worst case over the rows).
 
 The solver is deterministic per system: the numbers do not depend on the rank count, and
 it wants one BLAS thread per rank (the CLI sets OMP_NUM_THREADS=1 unless already set).
@@ -44,9 +49,20 @@ class GridConfig:
     box: float = field(14.0, help="box length (bohr): x in [-box/2, box/2], hard walls")
     points_per_bohr: float = field(12.0, help="grid points per bohr; box * points_per_bohr must be an integer")
     stencil: int = field(13, help="finite-difference points of the second derivative: 3, 5, 7, 9, 11 or 13")
+    solve_box: float | None = field(None, omit_default=True,
+                                    help="converged-grid option: box length (bohr) solved on, >= box, e.g. 24; "
+                                         "profiles are stored resampled onto the box/points_per_bohr grid")
+    solve_points_per_bohr: float | None = field(None, omit_default=True,
+                                                help="converged-grid option: points per bohr solved on, e.g. 28")
 
     def __post_init__(self):  # SystemSpec's checks name the field and the fix
-        d1.SystemSpec("atom", 1.0, 1.0, box=self.box, points_per_bohr=self.points_per_bohr, stencil=self.stencil)
+        d1.SystemSpec("atom", 1.0, 1.0, box=self.box, points_per_bohr=self.points_per_bohr, stencil=self.stencil,
+                      solve_box=self.solve_box, solve_points_per_bohr=self.solve_points_per_bohr)
+
+    @property
+    def grid_kw(self) -> dict:
+        return dict(box=self.box, points_per_bohr=self.points_per_bohr, stencil=self.stencil,
+                    solve_box=self.solve_box, solve_points_per_bohr=self.solve_points_per_bohr)
 
 
 def _check_train_points(n: int, name: str) -> None:
@@ -81,7 +97,8 @@ class DatasetCampaignConfig:
 
     name: str = field("dataset1d", help="campaign name (free text)")
     datasets: tuple[str, ...] = field(d1.KINDS, help="datasets to generate: 'atoms', 'molecules'")
-    grid: GridConfig = field(default_factory=GridConfig, help="[grid] table: box, points_per_bohr, stencil")
+    grid: GridConfig = field(default_factory=GridConfig, help="[grid] table: box, points_per_bohr, stencil, "
+                                                              "solve_box, solve_points_per_bohr")
     atoms: AtomsConfig = field(default_factory=AtomsConfig, help="[atoms] table: train_points")
     molecules: MoleculesConfig = field(default_factory=MoleculesConfig, help="[molecules] table: train_points")
 
@@ -99,7 +116,7 @@ def expand(config: DatasetCampaignConfig, base: Path):
     for kind in config.datasets:
         n = getattr(config, kind).train_points
         for split in d1.SPLITS:
-            specs += d1.dataset_specs(kind, split, g.box, g.points_per_bohr, g.stencil, n)
+            specs += d1.dataset_specs(kind, split, train_points=n, **g.grid_kw)
     return config.name, specs
 
 
@@ -110,7 +127,7 @@ def _dataset_and_split(config: DatasetCampaignConfig):
     for kind in config.datasets:
         n = getattr(config, kind).train_points
         for split in d1.SPLITS:
-            out += [(kind, split)] * len(d1.dataset_specs(kind, split, g.box, g.points_per_bohr, g.stencil, n))
+            out += [(kind, split)] * len(d1.dataset_specs(kind, split, train_points=n, **g.grid_kw))
     return out
 
 
@@ -123,9 +140,12 @@ def labels(config: DatasetCampaignConfig, specs) -> dict:
 
 def columns(specs) -> list[Column]:
     points = specs[0].points
-    units = {"V": "Hartree", "n1": "1/bohr", "n2": "1/bohr"}
-    cols = [Column(k, shape=(points,), units=units[k], description=d1.DESCRIPTIONS[k]) for k in d1.PROFILE_KEYS]
-    cols += [Column(k, units="Hartree", description=d1.DESCRIPTIONS[k]) for k in d1.SCALAR_KEYS]
+    units = {"n1": "1/bohr", "n2": "1/bohr"}
+    cols = [Column(k, shape=(points,), units=units.get(k, "Hartree"), description=d1.DESCRIPTIONS[k])
+            for k in d1.RESULT_PROFILE_KEYS]
+    units = {"bound": "", "ks_x_min": "bohr", "ks_x_max": "bohr"}
+    cols += [Column(k, dtype="i1" if k == "bound" else "f8", units=units.get(k, "Hartree"),
+                    description=d1.DESCRIPTIONS[k]) for k in d1.RESULT_SCALAR_KEYS]
     return cols
 
 
@@ -133,13 +153,14 @@ def run(specs, device=None, comm=None) -> list[dict]:
     rows = []
     for spec in specs:
         res = d1.solve_system(spec)
-        rows.append({"status": "done", "reason": "", **{k: res[k] for k in d1.PROFILE_KEYS + d1.SCALAR_KEYS}})
+        rows.append({"status": "done", "reason": "",
+                     **{k: res[k] for k in d1.RESULT_PROFILE_KEYS + d1.RESULT_SCALAR_KEYS}})
     return rows
 
 
 def cost(spec) -> float:
-    """The two-electron solve dominates: (grid points)^2 unknowns."""
-    return float(spec.points) ** 2
+    """The two-electron solve dominates: (points solved on)^2 unknowns."""
+    return float(len(spec.solve_grid())) ** 2
 
 
 def describe(table: dict, i: int) -> str:
@@ -158,4 +179,4 @@ def report(path, table, out):
 
 KIND = Kind(name="solve1d", Config=DatasetCampaignConfig, expand=expand, batch_key=lambda s: s.spec_id(),
             cost=cost, run=run, labels=labels, columns=columns, describe=describe, report=report,
-            attrs=attrs, what="system")
+            attrs=attrs, what="system", libraries=())

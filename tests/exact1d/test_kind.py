@@ -70,7 +70,13 @@ def test_job_file_is_seed_002():
 
 @pytest.mark.parametrize("text,match", [
     ('colour = "red"\n', r"unknown key.*colour.*valid keys.*atoms, datasets, grid, molecules, name"),
-    ('[grid]\nspacing = 0.1\n', r"grid.spacing.*valid keys.*box, points_per_bohr, stencil"),
+    ('[grid]\nspacing = 0.1\n', r"grid.spacing.*valid keys.*box, points_per_bohr, solve_box, "
+                                 r"solve_points_per_bohr, stencil"),
+    ('[grid]\nsolve_box = 10.0\n', r"grid: solve_box: must be a number >= box = 14 bohr"),
+    ('[grid]\nsolve_box = 24.0\nsolve_points_per_bohr = 28.3\n',
+     r"grid: solve_points_per_bohr: solve_box \* solve_points_per_bohr = .* must be an integer"),
+    ('[grid]\nsolve_points_per_bohr = -1.0\n', r"grid: solve_points_per_bohr: must be a number > 0"),
+    ('[grid]\nsolve_box = "big"\n', r"grid.solve_box: expected float"),
     ('datasets = ["ions"]\n', r"datasets: unknown dataset 'ions'"),
     ('[grid]\nstencil = 4\n', r"grid: stencil: got 4"),
     ('[grid]\nbox = 10.0\npoints_per_bohr = 3.25\n', r"points_per_bohr: box \* points_per_bohr"),
