@@ -1,6 +1,8 @@
 """The solve1d kind (seed 002's 1D datasets) through the one engine: the campaign file, the
 results file, 1 vs 2 ranks, kill and resume, reading a dataset back, submit and shards."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -121,19 +123,36 @@ def test_one_and_two_ranks_match_the_solver(tmp_path, writer):
     for i, spec in enumerate(camp.specs):
         assert a["tasks/id"][i].decode() == spec.spec_id()
         res = dataset1d.solve_system(spec)
-        for k in dataset1d.PROFILE_KEYS + dataset1d.SCALAR_KEYS:  # another process: to rounding
+        for k in dataset1d.RESULT_PROFILE_KEYS + dataset1d.RESULT_SCALAR_KEYS:  # another process: to rounding
             np.testing.assert_allclose(a[f"results/{k}"][i], res[k], rtol=1e-10, atol=1e-12, err_msg=k)
     np.testing.assert_allclose(a["results/A"], a["results/E1"] - a["results/E2"], atol=1e-15)
+    # each row states its accuracy: bound iff A exceeds the grid errors (measured: 4 unbound, the Z = 0.5 atoms
+    # and Z = 0.875, alpha = 0.9125; Z = 0.875, alpha = 0.7375 is bound by a hair: A = 36.1 mHa, errors 36.0)
+    errors = a["results/E1_grid_error"] + a["results/E2_grid_error"]
+    np.testing.assert_array_equal(a["results/bound"], (a["results/A"] > errors).astype("i1"))
+    assert a["results/bound"].dtype == np.int8 and a["results/bound"].sum() == 14
+    assert (a["results/E1_grid_error"] > 0).all() and (a["results/E2_grid_error"] > 0).all()
     np.testing.assert_allclose(a["results/Eg"], a["results/E2"] - 2 * a["results/E1"], atol=1e-15)
     with h5py.File(one) as h:
         assert h.attrs["kind"] == "solve1d" and h.attrs["format"] == store.FORMAT
-        assert h.attrs["gauge"] == "V -> 0 at infinity" and "scipy" in h.attrs["versions"]
+        assert h.attrs["gauge"] == "V -> 0 at infinity"
+        versions = json.loads(h.attrs["versions"])  # what the solver uses, not torch (issue 13)
+        assert "scipy" in versions and "numpy" in versions and "torch" not in versions
+        assert not [k for k, v in h.attrs.items() if isinstance(v, str) and "\x00" in v]
+        assert "Richardson" in h.attrs["grid_error"] and "16 points" not in h.attrs["grid_error"]
+        assert "17 points" in h.attrs["grid_error"] and "(the stored grid)" in h.attrs["solve_grid"]
+        assert "phi = sqrt(n2/2)" in h.attrs["kohn_sham"]
+        assert h["results/bound"].attrs["description"].startswith("1 if A > E1_grid_error")
+        assert h["results/v_xc"].attrs["units"] == "Hartree" and h["results/ks_x_max"].attrs["units"] == "bohr"
         assert h["results/n1"].attrs["description"].startswith("ground-state density")
         assert h["results/E1"].attrs["units"] == "Hartree"
     data = dataset1d.read(one, "molecules")
     np.testing.assert_array_equal(data["x"], camp.specs[0].grid())
     assert data["train"]["n1"].shape == (3, 25) and data["test"]["E1"].shape == (2,)
     np.testing.assert_array_equal(data["train"]["parameters"][:, 2], [2.0, 4.0, 6.0])
+    assert data["train"]["v_xc"].shape == (3, 25) and data["train"]["bound"].shape == (3,)
+    worst = data["accuracy"]["train"]
+    assert worst["rows"] == 3 and worst["max_E2_grid_error"] == data["train"]["E2_grid_error"].max() > 0
     # a second run resumes: nothing to run, nothing rewritten
     p = qpnn("run", f, "--out", one)
     assert "0 to run" in p.stdout
