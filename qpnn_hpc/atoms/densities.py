@@ -86,15 +86,6 @@ def invert(r, rho, drho, lap_rho, mu: float = 0.0):
 
 # ----------------------------------------------------------------------------- tail graft
 
-def smoothstep5(t):
-    """Quintic C2 step s(t) (0 for t <= 0, 1 for t >= 1) and its first two derivatives."""
-    t = np.clip(t, 0.0, 1.0)
-    s = t ** 3 * (10 - 15 * t + 6 * t * t)
-    ds = 30 * t * t * (1 - t) ** 2
-    d2s = 60 * t * (1 - t) * (1 - 2 * t)
-    return s, ds, d2s
-
-
 def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, width: float = 1.0,
                z_net: float = 1.0, fit_window: Optional[tuple[float, float]] = None):
     """Replace the Gaussian-basis tail by the right asymptotic form.
@@ -107,34 +98,16 @@ def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, width: float = 
     a wider window averages out the oscillations of a Gaussian tail); u = ln rho is then
     blended with a quintic C2 step s over that window,
         u = (1 - s) u_G + s u_A ,
-    so that u, u', u'' (hence rho, rho', Lap rho and v_eff) stay continuous. Returns
-    (rho, drho, lap_rho, info) with info the fitted constants (a dict)."""
+    so that u, u', u'' (hence rho, rho', Lap rho and v_eff) stay continuous
+    (:func:`qpnn_hpc.atoms.tail.graft_log`). Returns (rho, drho, lap_rho, info) with info
+    the fitted constants (a dict)."""
+    from qpnn_hpc.atoms import tail
     r = np.asarray(r, dtype=np.float64)
-    uG, duG, d2uG = log_derivatives(r, rho, drho, lap_rho)
     kappa = math.sqrt(2.0 * ip)
-    beta = z_net / kappa - 1.0
-    lo, hi = r_match - width, r_match + width
-    f_lo, f_hi = (lo, hi) if fit_window is None else (float(fit_window[0]), float(fit_window[1]))
-    w = (r >= f_lo) & (r <= f_hi)
-    A = np.stack([np.ones(w.sum()), 1.0 / r[w]], axis=1)
-    b = uG[w] - 2 * beta * np.log(r[w]) + 2 * kappa * r[w]
-    (a0, a1), *_ = np.linalg.lstsq(A, b, rcond=None)
-    uA = a0 + 2 * beta * np.log(r) - 2 * kappa * r + a1 / r
-    duA = 2 * beta / r - 2 * kappa - a1 / r ** 2
-    d2uA = -2 * beta / r ** 2 + 2 * a1 / r ** 3
-    s, ds, d2s = smoothstep5((r - lo) / (hi - lo))
-    ds, d2s = ds / (hi - lo), d2s / (hi - lo) ** 2
-    u = (1 - s) * uG + s * uA
-    du = (1 - s) * duG + s * duA + ds * (uA - uG)
-    d2u = (1 - s) * d2uG + s * d2uA + 2 * ds * (duA - duG) + d2s * (uA - uG)
-    rho_new = np.exp(u)
-    drho_new = rho_new * du
-    lap_new = rho_new * (d2u + du * du) + 2 * drho_new / r
-    info = dict(kappa=kappa, beta=beta, a0=float(a0), a1=float(a1), r_match=float(r_match),
-                width=float(width), z_net=float(z_net), fit_window=[f_lo, f_hi],
-                form="rho = exp(a0 + 2 beta ln r - 2 kappa r + a1/r), kappa = sqrt(2 IP), "
-                     "beta = z_net/kappa - 1; ln rho blended with a quintic C2 step on "
-                     "[r_match - width, r_match + width]; a0, a1: least squares of ln rho on fit_window")
+    u, du, d2u, info = tail.graft_log(r, *log_derivatives(r, rho, drho, lap_rho), kappa,
+                                      tail.beta_of(kappa, z_net, "radial"), r_match, width, fit_window)
+    rho_new, drho_new, lap_new = tail.from_log(r, u, du, d2u, "radial")
+    info.update(z_net=float(z_net), form=info["form"].replace(" n ", " rho ").replace("ln n", "ln rho"))
     return rho_new, drho_new, lap_new, info
 
 
