@@ -18,6 +18,7 @@ import sys
 import os
 
 from qpnn_hpc.config import ConfigError
+from qpnn_hpc.atoms.density_verb import add_parser as _add_density_parser
 from qpnn_hpc.campaigns.shards import add_parser as _add_merge_parser
 from qpnn_hpc.cluster.pipeline import add_parser as _add_pipeline_parser
 from qpnn_hpc.cluster.submit import add_parser as _add_submit_parser
@@ -119,6 +120,7 @@ def parser() -> argparse.ArgumentParser:
     _add_submit_parser(sub)
     _add_pipeline_parser(sub)
     _add_merge_parser(sub)
+    _add_density_parser(sub)
     return p
 
 
