@@ -16,6 +16,15 @@ system is a shipped-style atom table (``qpnn_hpc/atoms/densities.py``: a radial 
   floor of the method (the same solve with the exact inversion itself).
 * Figures: per-trial energy errors (seed figs. 7-9), learned vs exact potentials with
   the shell maximum (figs. 4-6).
+* An independent check of every tabulated density a campaign used (radial or line, any
+  table with a gauge), beyond the comparison with the table's own inversion
+  (:func:`check_table`): how far the table's v_eff is from the physical asymptote
+  v_A = mu + IP - z/s + ... (:mod:`qpnn_hpc.atoms.tail`; z = Z - N + 1) on the outer half of
+  the table, s >= s_max/2 (a Gaussian-basis tail that never reaches the asymptote shows
+  here, however well the trials learn it); where the table carries an exact potential
+  (``potential_exact``: an analytic system, the 1D solver), max abs(v_eff - v_exact) and the
+  trials' max abs(U - v_exact) on [0.5, 8] bohr; and the tail status written by
+  ``qpnn-hpc density``, a table marked "untrusted" or "unchecked" flagged.
 """
 from __future__ import annotations
 
@@ -25,6 +34,8 @@ import numpy as np
 
 from qpnn_hpc.atoms import densities as atoms
 from qpnn_hpc.atoms import radial
+from qpnn_hpc.atoms import tail as tails
+from qpnn_hpc.atoms.density_verb import FLAGGED
 from qpnn_hpc.campaigns import store as results
 from qpnn_hpc.atoms.densities import data_file
 from qpnn_hpc.reports import pyplot, save_figure
@@ -44,8 +55,10 @@ def _atom_table(system: dict):
         t = atoms.load_table(data_file(system["file"]))
     except (OSError, ValueError, KeyError):
         return None
-    if "gauge" not in t or "mu" not in t or not isinstance(t.get("meta"), dict) or "atom" not in t["meta"]:
+    if "gauge" not in t or "mu" not in t:
         return None
+    t["meta"] = t["meta"] if isinstance(t.get("meta"), dict) else {}
+    t["meta"].setdefault("atom", Path(system["file"]).stem)   # a table without a name: its file's
     return t
 
 
@@ -117,16 +130,19 @@ def markdown(groups: list[dict]) -> str:
              "|---" * 10 + "|"]
     for g in groups:
         s_ref, s_q = SEED000_TABLE1.get(g["atom"], (np.nan, np.nan))
+        seed = (f"{s_ref:.6f} | {s_q:.4f} | {1e3 * (s_q - s_ref):+.1f}" if g["atom"] in SEED000_TABLE1
+                else "- | - | -")
         lines.append(f"| {_name(g)} | {g['gauge']} | {g['method'].split(';')[0]}, {g['basis']} | "
                      f"{g['e_ref']:.6f} | {g['energy'].mean():.6f} | {g['mean_err_mha']:+.2f} | {len(g['rows'])} | "
-                     f"{s_ref:.6f} | {s_q:.4f} | {1e3 * (s_q - s_ref):+.1f} |")
+                     f"{seed} |")
     lines += ["", "### Table 2: spread of the per-trial errors (mHa)\n",
               "| atom | gauge | RMSE | sample std | Metropolis (eq. 8) mean error | seed 000 RMSE +- std |",
               "|---" * 6 + "|"]
     for g in groups:
         s_r, s_s = SEED000_TABLE2.get(g["atom"], (np.nan, np.nan))
+        seed = f"{1e3 * s_r:.0f} +- {1e3 * s_s:.0f}" if g["atom"] in SEED000_TABLE2 else "-"
         lines.append(f"| {_name(g)} | {g['gauge']} | {g['rmse_mha']:.2f} | {g['std_mha']:.2f} | "
-                     f"{g['mean_err_metropolis_mha']:+.2f} | {1e3 * s_r:.0f} +- {1e3 * s_s:.0f} |")
+                     f"{g['mean_err_metropolis_mha']:+.2f} | {seed} |")
     lo, hi = POTENTIAL_WINDOW
     lines += ["", "### The learned potential against the exact inversion (Hartree, bohr)\n",
               f"| atom | gauge | max abs(U - v_eff) on [{lo}, {hi}]: median | worst trial | "
@@ -194,11 +210,105 @@ def plots(groups: list[dict], out: Path) -> list[str]:
     return names
 
 
+# ----------------------------------------------------------------------------- independent check
+
+def check_table(t: dict) -> dict:
+    """The independent check of one loaded table (module docstring): ``asymptote`` max
+    abs(v_eff - v_A) on s >= s_max/2 (Hartree; NaN without an IP), ``window`` that range,
+    ``exact`` max abs(v_eff - v_exact) on s in [0.5, 8] (NaN without ``potential_exact``),
+    ``status`` the recorded tail status."""
+    geo = str(t.get("geometry", "radial"))
+    x = np.asarray(t["x"], dtype=np.float64)
+    s = np.abs(x)
+    meta = t.get("meta") if isinstance(t.get("meta"), dict) else {}
+    z_net = float(meta.get("z_net", (meta.get("graft") or {}).get("z_net", 1.0)))
+    ip = float(t.get("ip", np.nan))
+    v = float(t["mu"]) + 0.5 * np.asarray(t["kinetic_local"], dtype=np.float64)
+    far = s >= 0.5 * s.max()
+    asym = np.nan
+    if np.isfinite(ip) and ip > 0 and far.any():
+        k_a = tails.asymptote_k(s[far], ip, z_net, geo)
+        asym = float(np.max(np.abs(0.5 * (np.asarray(t["kinetic_local"])[far] - k_a))))
+    exact = np.nan
+    if "potential_exact" in t:
+        w = (s >= POTENTIAL_WINDOW[0]) & (s <= POTENTIAL_WINDOW[1])
+        if w.any():
+            exact = float(np.max(np.abs(v[w] - np.asarray(t["potential_exact"])[w])))
+    return dict(geometry=geo, asymptote=asym, window=(0.5 * float(s.max()), float(s.max())), exact=exact,
+                status=str(t.get("tail_status", "not recorded")), z_net=z_net)
+
+
+def checks(table: dict, groups: list[dict]) -> list[dict]:
+    """One row per tabulated table the campaign's done trials used, with :func:`check_table`
+    and, where the table has an exact potential, the trials' median and worst max abs(U -
+    v_exact) on [0.5, 8] bohr (U in the table's gauge, v_exact on the trial's grid)."""
+    by_file: dict = {}
+    for grp in groups:
+        rows = [i for i in grp["rows"] if table["status"][i] == results.DONE]
+        if not rows:
+            continue
+        system = table["spec"][rows[0]]["system"]
+        if system.get("name") != "tabulated":
+            continue
+        by_file.setdefault(system["file"], []).extend(rows)
+    out = []
+    for file, rows in by_file.items():
+        try:
+            t = atoms.load_table(data_file(file))
+        except (OSError, ValueError, KeyError):
+            continue
+        if "mu" not in t or "kinetic_local" not in t:
+            continue
+        c = dict(check_table(t), file=file, trials=len(rows), learned=np.array([]))
+        if "potential_exact" in t:
+            dev = []
+            for i in rows:
+                g = table["grid"][i]
+                m = np.isfinite(g) & (np.abs(g) >= POTENTIAL_WINDOW[0]) & (np.abs(g) <= POTENTIAL_WINDOW[1])
+                if m.any():
+                    ref = np.interp(g[m], t["x"], t["potential_exact"])
+                    dev.append(float(np.max(np.abs(table["potential"][i][m] - ref))))
+            c["learned"] = np.array(dev)
+        out.append(c)
+    return out
+
+
+def checks_markdown(rows: list[dict]) -> str:
+    lo, hi = POTENTIAL_WINDOW
+    lines = ["### Independent check of the tables\n",
+             "Beside the comparison with each table's own inversion: v_eff against the physical asymptote "
+             "v_A = mu + IP - z/s + c2/s^2 (z = Z - N + 1; qpnn_hpc/atoms/tail.py) on the outer half of the "
+             f"table, and against the table's exact potential, if it has one, on [{lo}, {hi}] bohr (Hartree).\n"]
+    for c in rows:
+        if c["status"] in FLAGGED:
+            lines.append(f"**Warning: `{c['file']}` has an {c['status']} tail** (written by `qpnn-hpc density` "
+                         "without a graft or without an IP): the learned potential there follows a tail that "
+                         "is not physical.\n")
+    lines += ["| table | geometry | tail | max abs(v_eff - v_A), outer half (window) | "
+              "max abs(v_eff - v_exact) | trials | learned max abs(U - v_exact): median | worst |",
+              "|---" * 8 + "|"]
+    for c in rows:
+        asym = "n/a (no IP)" if not np.isfinite(c["asymptote"]) else \
+            f"{c['asymptote']:.4f} ([{c['window'][0]:.2f}, {c['window'][1]:.2f}])"
+        exact = "-" if not np.isfinite(c["exact"]) else f"{c['exact']:.2e}"
+        med, worst = (("-", "-") if not len(c["learned"]) else
+                      (f"{np.median(c['learned']):.4f}", f"{c['learned'].max():.4f}"))
+        status = f"**{c['status'].upper()}**" if c["status"] in FLAGGED else c["status"]
+        lines.append(f"| `{c['file']}` | {c['geometry']} | {status} | {asym} | {exact} | {c['trials']} | "
+                     f"{med} | {worst} |")
+    return "\n".join(lines) + "\n"
+
+
 def section(table: dict, groups: list[dict], out: Path) -> tuple[str, list[str]]:
-    """Markdown and PNG names of the atoms section ("" and [] without atom groups);
+    """Markdown and PNG names of the atoms section: the atom tables and figures (radial atom
+    tables), then the independent check of every tabulated density ("" and [] without either);
     ``groups`` as from ``report.groups(table)``."""
-    groups = analyse(table, groups)
-    if not groups:
-        return "", []
-    return markdown(groups), plots(groups, out)
+    found = analyse(table, groups)
+    checked = checks(table, groups)
+    md, pngs = "", []
+    if found:
+        md, pngs = markdown(found), plots(found, out)
+    if checked:
+        md += ("\n" if md else "") + checks_markdown(checked)
+    return md, pngs
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import math
+import sys
 from dataclasses import dataclass
 from typing import Optional
 
@@ -244,6 +245,9 @@ class TabulatedParams:
         check(self.geometry in ("line", "radial"), "system.geometry", 'must be "line" or "radial"')
 
 
+_FLAGGED: set = set()   # table files whose untrusted tail was already reported in this process
+
+
 class TabulatedDensity(System):
     """A density n(x) given on a grid (1D line or 3D radial), |psi| = sqrt(n).
 
@@ -308,6 +312,10 @@ class TabulatedDensity(System):
         if "geometry" in data:  # a table that knows its geometry (the atom tables: radial)
             g = str(data["geometry"])
             check(g == p.geometry, "system.geometry", f"{p.file!r} is a {g!r} table; set geometry = \"{g}\"")
+        if str(data.get("tail_status", "")) in ("untrusted", "unchecked") and p.file not in _FLAGGED:
+            _FLAGGED.add(p.file)  # written by `qpnn-hpc density` (qpnn_hpc.atoms.importer): say it once
+            print(f"warning: {p.file} has an {data['tail_status']} tail (not grafted onto the asymptote); "
+                  "its potential far out is not physical", file=sys.stderr)
         opt = {k: (data[k] if k in data else None)
                for k in ("kinetic_local", "potential", "energy", "anchor", "anchor_value")}
         for k in ("energy", "anchor", "anchor_value"):
