@@ -11,6 +11,11 @@
   fetch-and-add), so every rank, rank 0 included, computes. mpi4py.futures'
   MPICommExecutor was measured first: its root only dispatches, so 2 ranks gave
   one worker and no speed-up (benchmarks/campaign_scaling.py).
+* gathering rows (:class:`Gather`): with a serial writer the other ranks send their rows
+  to rank 0, where a receiving thread writes them as they come (polled every
+  :attr:`Gather.POLL_S`), while rank 0's main thread computes its own units; this needs
+  ``MPI.Query_thread() == MPI.THREAD_MULTIPLE`` (mpi4py asks for it by default; pip's Open
+  MPI gives it), else rank 0 writes what has arrived between its units.
 """
 from __future__ import annotations
 
@@ -81,6 +86,22 @@ def agree(comm, fn):
     return out
 
 
+def on_every_rank(comm, fn):
+    """Run ``fn`` on every rank of ``comm``; if it raises a ConfigError on any rank, every
+    rank raises the first such error (lowest rank), so that all leave together (e.g. a
+    device check where one node has no GPU)."""
+    from qpnn_hpc.config import ConfigError
+    try:
+        out, err = fn(), None
+    except ConfigError as e:
+        out, err = None, str(e)
+    if comm is not None and comm.Get_size() > 1:
+        err = next((e for e in comm.allgather(err) if e is not None), None)
+    if err is not None:
+        raise ConfigError(err)
+    return out
+
+
 def dynamic(n_units: int, r: Ranks) -> Iterator[int]:
     """Yield the unit indices this rank should run: each comes from a shared counter,
     so a free rank always takes the next unit. Collective: all ranks must iterate to the end."""
@@ -104,38 +125,102 @@ class Gather:
     """Where finished results go: written by this rank, or sent to rank 0, which writes them.
 
     ``write(payload, rank)`` is the rank's writer (None on ranks that do not write: the
-    non-zero ranks with a serial h5py). With ``mpio`` every rank writes its own results;
-    otherwise the other ranks send theirs to rank 0 (non-blocking), which writes what has
-    arrived at each :meth:`drain` and, in :meth:`finish`, everything until ``expected``
-    results are written.
+    non-zero ranks with a serial h5py). With ``mpio`` every rank writes its own results.
+    Otherwise the other ranks send theirs to rank 0 (non-blocking) and, in :meth:`finish`,
+    an end mark; rank 0 writes them as they arrive: in a receiving thread where MPI allows
+    threads (``threaded``: rows reach the file within :attr:`POLL_S` while rank 0 computes),
+    else at each :meth:`drain` (between rank 0's units). :meth:`finish` returns when every
+    other rank's end mark is in (all their results written). Writes are serialised by a
+    lock, so a row is written whole by one thread; the rows and their values are the same
+    either way.
     """
 
     TAG = 17
+    POLL_S = 0.1   # s; the receiving thread's poll period (a blocking receive would spin a core)
 
-    def __init__(self, r: Ranks, write, mpio: bool, expected: int):
-        self.r, self.write, self.expected = r, write, expected
+    def __init__(self, r: Ranks, write, mpio: bool, threaded: bool | None = None):
+        import threading
+        self.r, self.write = r, write
         self.receives = r.rank == 0 and r.size > 1 and not mpio
-        self.written = 0
+        self.ends = r.rank != 0 and r.size > 1 and not mpio   # sends an end mark in finish
+        self.written = self.ended = 0
         self.sends = []
+        self.error = None
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = None
+        if self.receives and (threaded if threaded is not None else self.thread_multiple()):
+            self.thread = threading.Thread(target=self._receive_loop, name="qpnn-gather", daemon=True)
+            self.thread.start()
+
+    @property
+    def threaded(self) -> bool:
+        return self.thread is not None
+
+    @staticmethod
+    def thread_multiple() -> bool:
+        from mpi4py import MPI
+        return MPI.Query_thread() == MPI.THREAD_MULTIPLE
+
+    def _take(self, message) -> None:
+        payload, rank = message
+        if payload is None:
+            self.ended += 1
+            return
+        with self.lock:
+            self.write(payload, rank)
+            self.written += 1
+
+    def _receive_loop(self) -> None:
+        from mpi4py import MPI
+        try:
+            while self.ended < self.r.size - 1 and not self.stopping.is_set():
+                m = self.r.comm.improbe(source=MPI.ANY_SOURCE, tag=self.TAG)
+                if m is None:
+                    self.stopping.wait(self.POLL_S)
+                else:
+                    self._take(m.recv())
+        except BaseException as e:  # re-raised on the main thread (drain, finish)
+            self.error = e
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"rank 0 could not write a row: {type(self.error).__name__}: {self.error}") \
+                from self.error
 
     def put(self, payload) -> None:
+        self._check()
         if self.write is not None:
-            self.write(payload, self.r.rank)
-            self.written += 1
+            with self.lock:
+                self.write(payload, self.r.rank)
+                self.written += 1
         else:
             self.sends.append(self.r.comm.isend((payload, self.r.rank), dest=0, tag=self.TAG))
 
     def drain(self, block: bool = False) -> None:
-        if not self.receives:
+        """Rank 0 without a thread: write what has arrived (``block``: until every end mark)."""
+        self._check()
+        if not self.receives or self.thread is not None:
             return
         from mpi4py import MPI
-        while (block and self.written < self.expected) or self.r.comm.iprobe(source=MPI.ANY_SOURCE, tag=self.TAG):
-            payload, rank = self.r.comm.recv(source=MPI.ANY_SOURCE, tag=self.TAG)
-            self.write(payload, rank)
-            self.written += 1
+        while (block and self.ended < self.r.size - 1) or self.r.comm.iprobe(source=MPI.ANY_SOURCE, tag=self.TAG):
+            self._take(self.r.comm.recv(source=MPI.ANY_SOURCE, tag=self.TAG))
 
     def finish(self) -> None:
+        """Collective end: the other ranks send their end mark; rank 0 writes until all are in."""
+        if self.ends:
+            self.sends.append(self.r.comm.isend((None, self.r.rank), dest=0, tag=self.TAG))
+        if self.thread is not None:
+            self.thread.join()
         self.drain(block=True)
         if self.sends:
             from mpi4py import MPI
             MPI.Request.waitall(self.sends)
+            self.sends = []
+
+    def stop(self) -> None:
+        """Stop the receiving thread (on an error or interrupt; rows not yet received are
+        lost with the run and stay pending in the file)."""
+        if self.thread is not None:
+            self.stopping.set()
+            self.thread.join()

@@ -19,7 +19,7 @@ def test_one_rank_world():
     with pytest.raises(ConfigError, match="bad"):
         parallel.agree(r.comm, lambda: (_ for _ in ()).throw(ConfigError("bad")))
     written = []
-    g = parallel.Gather(r, lambda p, rank: written.append((p, rank)), mpio=False, expected=2)
+    g = parallel.Gather(r, lambda p, rank: written.append((p, rank)), mpio=False)
     g.put("a"), g.put("b"), g.finish()
     assert written == [("a", 0), ("b", 0)] and g.written == 2
     assert parallel.pick_device(r, "cpu") == torch.device("cpu")
@@ -32,19 +32,28 @@ SCRIPT = """
 from qpnn_hpc import parallel
 from qpnn_hpc.config import ConfigError
 r = parallel.ranks()
-mine = list(parallel.dynamic(7, r))
-got = []
-g = parallel.Gather(r, (lambda p, rank: got.append((p, rank))) if r.rank == 0 else None, False, 7)
-for k in mine:
-    g.put(k)
-    g.drain()
-g.finish()
-if r.rank == 0:
-    assert sorted(p for p, _ in got) == list(range(7)), got
-    assert {rank for _, rank in got} <= {0, 1}
-    print("units", sorted(p for p, _ in got), "ranks", sorted({rank for _, rank in got}))
+for threaded in (False, True):
+    mine = list(parallel.dynamic(7, r))
+    got = []
+    g = parallel.Gather(r, (lambda p, rank: got.append((p, rank))) if r.rank == 0 else None, False, threaded)
+    for k in mine:
+        g.put(k)
+        g.drain()
+    g.finish()
+    if r.rank == 0:
+        assert sorted(p for p, _ in got) == list(range(7)), got
+        assert {rank for _, rank in got} <= {0, 1} and g.threaded == threaded
+        print("threaded", threaded, "units", sorted(p for p, _ in got), "ranks", sorted({rank for _, rank in got}))
 try:
     parallel.agree(r.comm, lambda: (_ for _ in ()).throw(ConfigError("field: bad")))
+except ConfigError as e:
+    print(f"rank {r.rank} heard: {e}")
+def only_rank_1():
+    if r.rank == 1:
+        raise ConfigError("--device: no GPU on rank 1")
+    return r.rank
+try:
+    parallel.on_every_rank(r.comm, only_rank_1)
 except ConfigError as e:
     print(f"rank {r.rank} heard: {e}")
 try:
@@ -60,7 +69,9 @@ def test_two_ranks_take_every_unit_once_and_hear_rank_zero_errors(tmp_path):
     p = subprocess.run([mpiexec(), "-n", "2", "--oversubscribe", sys.executable, str(script)],
                        capture_output=True, text=True, timeout=120, env=mpi_env(), cwd=ROOT)
     assert p.returncode == 0, p.stderr
-    assert "units [0, 1, 2, 3, 4, 5, 6]" in p.stdout
+    for threaded in (False, True):
+        assert f"threaded {threaded} units [0, 1, 2, 3, 4, 5, 6]" in p.stdout
     for rank in (0, 1):
         assert f"rank {rank} heard: field: bad" in p.stdout
         assert f"rank {rank} heard: on rank 0: ZeroDivisionError" in p.stdout
+        assert f"rank {rank} heard: --device: no GPU on rank 1" in p.stdout

@@ -3,20 +3,38 @@
 ``run_campaign(campaign_file, out)`` is collective: every rank of the MPI world calls
 it (a plain process is a world of one). Steps:
 
-1. every rank loads and expands the campaign (a bad file fails everywhere, nothing written);
-2. rank 0 checks an existing ``out`` belongs to this campaign, or the file is created;
-3. pending tasks are grouped into work units of up to ``batch`` tasks with one batch key
+1. every rank loads and expands the campaign (a bad file fails everywhere, nothing written)
+   and picks its device (``--device cuda`` without a GPU fails here, nothing written);
+2. rank 0 reads what ``out`` holds, without opening it for writing: nothing to run (a
+   finished file, even a read-only one in a read-only folder) -> the counts, and done;
+   a read-only file with tasks to run -> ConfigError before any work;
+3. rank 0 takes the lock ``<out>.lock`` (:mod:`qpnn_hpc.campaigns.lock`: one run writes a
+   file; a second is refused naming the holder; a stale lock, left by a killed run on this
+   host or by this same Slurm job before a requeue, is taken over) and only then checks
+   that an existing ``out`` belongs to this campaign, or creates the file; the lock is
+   removed when the run ends, also on an error or an interrupt;
+4. pending tasks are grouped into work units of up to ``batch`` tasks with one batch key
    (:attr:`Kind.batch_key`: trials that differ only in their seed train as one batched
    model); finished tasks are never run again (resume), failed ones only with
    ``retry_failed``;
-4. units are taken dynamically, longest first (:func:`qpnn_hpc.parallel.dynamic`); rows are
-   written by their own rank (parallel HDF5) or sent to rank 0, which writes them.
+5. units are taken dynamically, longest first (:func:`qpnn_hpc.parallel.dynamic`); rows are
+   written by their own rank (parallel HDF5) or sent to rank 0, whose receiving thread
+   writes them as they come (:class:`qpnn_hpc.parallel.Gather`), so ``qpnn-hpc status``
+   sees every rank's rows within about a second, also during a long unit of rank 0.
 
 A unit that raises is recorded as failed rows with the reason, and the campaign goes on.
+Ctrl-C or SIGTERM (turned into KeyboardInterrupt while the run holds the default SIGTERM
+action; a batch system's own handler, e.g. submitit's, is left alone): rank 0 prints one
+line, ``qpnn-hpc run: interrupted; N rows kept in OUT; rerun the same command to resume``,
+the lock is removed, and KeyboardInterrupt goes on (the CLI exits 130).
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -24,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from qpnn_hpc import parallel
-from qpnn_hpc.campaigns import files, store
+from qpnn_hpc.campaigns import files, lock, store
 from qpnn_hpc.config import ConfigError
 
 
@@ -57,19 +75,64 @@ def _run_unit(kind, specs, unit, device, comm=None) -> list[dict]:
 
 def _prepare_out(out: Path, camp) -> bool:
     """True if ``out`` must be created; ConfigError for another campaign's file or a bad folder."""
-    import os
     if out.exists():
         store.check_belongs(out, camp)
         return False
+    _check_folder(out)
+    return True
+
+
+def _check_folder(out: Path) -> None:
     if not out.parent.is_dir():
         raise ConfigError(f"--out: folder {str(out.parent)!r} does not exist (or is not a folder)")
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise ConfigError(f"--out: folder {str(out.parent)!r} is not writable; choose another")
-    return True
+
+
+def _status_now(out: Path, camp):
+    """The status array of ``out`` as it is (read only), all pending if it does not exist yet."""
+    if out.exists():
+        return store.check_belongs(out, camp)
+    _check_folder(out)
+    return np.zeros(len(camp.specs), dtype="i1")
+
+
+def _lock(out: Path, n_runnable: int) -> lock.Lock:
+    """Rank 0, before ``out`` is created or opened for writing: refuse a read-only file, take the lock."""
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ConfigError(f"--out: {str(out)!r} is read-only; make it writable (chmod u+w {str(out)!r}) to run its "
+                          f"{n_runnable} pending task(s), or choose another --out")
+    return lock.acquire(out)
 
 
 def _log(message: str) -> None:
     print(f"[qpnn-hpc] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises KeyboardInterrupt while the run lasts, if it had the default action
+    (a handler someone installed, e.g. submitit's, is kept)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _rows_kept(out: Path) -> int:
+    try:
+        c = store.status_counts(out)
+    except (OSError, KeyError):
+        return 0
+    return c["done"] + c["failed"]
 
 
 def run_campaign(campaign_file: str | Path, out: str | Path, batch: int | None = None, device: str = "auto",
@@ -80,8 +143,23 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int | None =
     ``batch``: tasks per unit (default: the kind's). ``writer``: "auto" (mpio where h5py
     has MPI, else rank 0), "rank0" or "mpio". ``chains_over_ranks`` (kinds that spread
     over ranks): all ranks take every unit together. ``tasks``: run only these task
-    indices (a shard, :mod:`qpnn_hpc.campaigns.shards`); the others stay as they are."""
+    indices (a shard, :mod:`qpnn_hpc.campaigns.shards`); the others stay as they are.
+    Raises ConfigError for bad input (nothing written), KeyboardInterrupt on Ctrl-C or
+    SIGTERM (after rank 0 printed how many rows the file keeps)."""
     r = parallel.ranks()
+    with _sigterm_interrupts():
+        try:
+            return _run(r, campaign_file, Path(out), batch, device, progress, writer, chains_over_ranks, tasks,
+                        retry_failed)
+        except KeyboardInterrupt:
+            if r.rank == 0:
+                print(f"qpnn-hpc run: interrupted; {_rows_kept(Path(out))} rows kept in {out}; rerun the same "
+                      "command to resume", file=sys.stderr, flush=True)
+            raise
+
+
+def _run(r, campaign_file, out: Path, batch, device, progress, writer, chains_over_ranks, tasks,
+         retry_failed) -> dict:
     camp = files.load(campaign_file)
     kind = camp.plugin
     batch = kind.default_batch if batch is None else batch
@@ -89,29 +167,59 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int | None =
         raise ConfigError("--batch: must be >= 1")
     if chains_over_ranks and not kind.spreads_over_ranks:
         raise ConfigError(f"--chains-over-ranks: {kind.name} tasks do not spread over ranks; leave it out")
-    out = Path(out)
     mpio = store.use_mpio(writer, r.size)
+    dev = parallel.on_every_rank(r.comm, lambda: parallel.pick_device(r, device))  # before any file
 
+    def runnable(status):
+        if tasks is not None:  # a shard: tasks outside it are not runnable here (-1)
+            status = np.where(np.isin(np.arange(len(status)), np.asarray(list(tasks), dtype=int)), status, -1)
+        return work_units(kind, camp.specs, status, batch, retry_failed)
+
+    def headline(units):
+        if progress and r.rank == 0:
+            _log(f"{camp.name} ({kind.name}): {len(camp.specs)} tasks, {sum(len(u) for u in units)} to run in "
+                 f"{len(units)} units; {r.size} rank(s), {'parallel HDF5' if mpio else 'rank-0 writer'}, "
+                 f"device {dev}")
+
+    units = runnable(parallel.agree(r.comm, lambda: _status_now(out, camp)))
+    if not units:  # nothing to run: the file is not opened for writing, no lock is needed
+        headline(units)
+        counts = (store.status_counts(out) if out.exists() else {"pending": len(camp.specs), "done": 0, "failed": 0}) \
+            if r.rank == 0 else {}
+        if progress and r.rank == 0:
+            _log(f"finished in 0.0 s: {counts}")
+        return counts
+
+    held = []
+
+    def take():
+        held.append(_lock(out, sum(len(u) for u in units)))
+        return held[0].took_over
+    took_over = parallel.agree(r.comm, take)
+    try:
+        if took_over and r.rank == 0:
+            _log(f"took over the stale lock {lock.lock_path(out)} ({took_over})")
+        return _run_locked(r, camp, kind, out, dev, mpio, progress, chains_over_ranks, runnable, headline)
+    finally:
+        if held:
+            held[0].release()
+
+
+def _run_locked(r, camp, kind, out, dev, mpio, progress, chains_over_ranks, runnable, headline) -> dict:
     if parallel.agree(r.comm, lambda: _prepare_out(out, camp)):
         shape = parallel.agree(r.comm, lambda: store.layout(camp))  # a kind's error reaches every rank
         if mpio:
             store.create(out, camp, r.comm, shape)
         elif r.rank == 0:
             store.create(out, camp, shape=shape)
-    status = parallel.agree(r.comm, lambda: store.check_belongs(out, camp))
-    if tasks is not None:  # a shard: tasks outside it are not runnable here (-1)
-        status = np.where(np.isin(np.arange(len(status)), np.asarray(list(tasks), dtype=int)), status, -1)
-    units = work_units(kind, camp.specs, status, batch, retry_failed)
+    units = runnable(parallel.agree(r.comm, lambda: store.check_belongs(out, camp)))  # again, under the lock
     n_pending = sum(len(u) for u in units)
-    dev = parallel.pick_device(r, device)
-    if progress and r.rank == 0:
-        _log(f"{camp.name} ({kind.name}): {len(camp.specs)} tasks, {n_pending} to run in {len(units)} units; "
-             f"{r.size} rank(s), {'parallel HDF5' if mpio else 'rank-0 writer'}, device {dev}")
+    headline(units)
 
     sink = store.Writer(out, r.comm) if mpio else (store.Writer(out) if r.rank == 0 else None)
     t0 = time.perf_counter()
     write = (lambda p, rank: sink.write(p[0], p[1], rank, p[2])) if sink is not None else None
-    gather = parallel.Gather(r, write, mpio, n_pending)
+    gather = parallel.Gather(r, write, mpio)
     spread = chains_over_ranks and r.size > 1
     schedule = range(len(units)) if spread else parallel.dynamic(len(units), r)
     every = max(1, len(units) // 20)
@@ -129,6 +237,7 @@ def run_campaign(campaign_file: str | Path, out: str | Path, batch: int | None =
                      f"{time.perf_counter() - t0:.1f} s")
         gather.finish()
     finally:
+        gather.stop()
         if sink is not None:
             sink.close()
     counts = store.status_counts(out) if r.rank == 0 else {}
