@@ -193,7 +193,13 @@ def _cli(args) -> int:
 def add_parser(subparsers) -> None:
     """Register ``qpnn-hpc merge SHARD.h5 ... --out results.h5``."""
     p = subparsers.add_parser("merge", help="combine the shard files of a job array (qpnn-hpc submit --array) "
-                                            "into one results file")
+                                            "into one results file",
+                              description="Combine the shard files of a job array (qpnn-hpc submit --array) "
+                                          "into one results file (created, or completed if it exists); "
+                                          "merging again after rerunning unfinished shards adds their new rows.",
+                              epilog="examples:\n"
+                                     "  qpnn-hpc merge results/demo.shard*-of-8.h5 --out results/demo.h5\n"
+                                     "  qpnn-hpc status results/demo.h5")
     p.add_argument("shards", nargs="+", help="shard files (results.shard<k>-of-<K>.h5) of one campaign")
     p.add_argument("--out", required=True, help="merged results file (created, or completed if it exists)")
     p.set_defaults(fn=_cli)

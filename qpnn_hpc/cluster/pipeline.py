@@ -216,7 +216,11 @@ def add_parser(subparsers) -> None:
         "pipeline", help="run dependent campaigns in order (or --submit them as chained batch jobs)",
         description="Run a pipeline of campaigns (jobs/functionals/pipeline.toml): the stages not yet complete, "
                     "in order; complete stages are skipped. With --submit, one batch job per stage, chained "
-                    "with afterok on Slurm.")
+                    "with afterok on Slurm.",
+        epilog="examples:\n"
+               "  mpiexec -n 2 qpnn-hpc pipeline jobs/functionals/pipeline.toml\n"
+               "  qpnn-hpc pipeline jobs/functionals/pipeline.toml --submit --nodes 1 --ntasks-per-node 8 --time 120\n"
+               "  qpnn-hpc status jobs/functionals/pipeline.toml    # every stage")
     p.add_argument("pipeline", help="pipeline TOML file ([[stages]] with name, campaign, out, after, report)")
     p.add_argument("--submit", action="store_true", help="submit the stages as batch jobs instead of running here")
     p.add_argument("--executor", default="slurm", choices=sorted(executors.BACKENDS),

@@ -204,7 +204,12 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "submit", help="run a campaign as batch jobs (Slurm through submitit; or local / debug)",
         description="Submit a campaign: one MPI job over srun, or (--array K) K shard jobs merged with "
-                    "`qpnn-hpc merge`. A preempted or timed-out job requeues itself and resumes the HDF5 file.")
+                    "`qpnn-hpc merge`. A preempted or timed-out job requeues itself and resumes the HDF5 file.",
+        epilog="examples:\n"
+               "  qpnn-hpc submit jobs/atoms.toml --out results/atoms.h5 --nodes 2 --gpus-per-node 4 --time 240\n"
+               "  qpnn-hpc submit jobs/demo.toml --out results/demo.h5 --array 8 --partition short  "
+               "# then qpnn-hpc merge\n"
+               "  qpnn-hpc submit jobs/tiny.toml --out results/tiny.h5 --dry-run    # print the sbatch script")
     p.add_argument("campaign", help="campaign TOML file (jobs/*.toml)")
     p.add_argument("--out", required=True, help="HDF5 results file (created, or resumed if it exists)")
     p.add_argument("--executor", default="slurm", choices=sorted(executors.BACKENDS),
@@ -222,7 +227,7 @@ def add_parser(subparsers) -> None:
 def add_resource_arguments(p) -> None:
     """The resource and campaign-run options of ``submit`` (also ``pipeline --submit``)."""
     g = p.add_argument_group("resources (per job; with --array, per array task)")
-    g.add_argument("--nodes", type=int, default=1)
+    g.add_argument("--nodes", type=int, default=1, help="nodes per job (default 1)")
     g.add_argument("--ntasks-per-node", type=int, default=None,
                    help="MPI ranks per node (default: --gpus-per-node, i.e. one rank per GPU, or 1)")
     g.add_argument("--gpus-per-node", type=int, default=0,
@@ -231,8 +236,8 @@ def add_resource_arguments(p) -> None:
     g.add_argument("--cpus-per-task", type=int, default=None, help="CPU cores per rank (sets OMP_NUM_THREADS)")
     g.add_argument("--mem-gb", type=float, default=None, help="memory per node (GB)")
     g.add_argument("--time", type=int, default=60, help="time limit in minutes (default 60)")
-    g.add_argument("--partition", default=None)
-    g.add_argument("--account", default=None)
+    g.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's default partition)")
+    g.add_argument("--account", default=None, help="Slurm account charged for the job (default: your default)")
     g.add_argument("--name", default="qpnn-hpc", help="Slurm job name")
     g.add_argument("--setup", action="append", default=[], metavar="LINE",
                    help="shell line run before srun, repeatable: 'module load openmpi cuda', "
@@ -246,5 +251,5 @@ def add_resource_arguments(p) -> None:
                    help="time limits reached after which the job is not requeued again (default 10)")
     r = p.add_argument_group("campaign run")
     r.add_argument("--batch", type=int, default=None, help="as `qpnn-hpc run --batch`")
-    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    r.add_argument("--writer", default="auto", choices=["auto", "rank0", "mpio"])
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="as `qpnn-hpc run --device`")
+    r.add_argument("--writer", default="auto", choices=["auto", "rank0", "mpio"], help="as `qpnn-hpc run --writer`")
