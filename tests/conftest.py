@@ -19,10 +19,13 @@ def mpiexec() -> str:
 
 
 def mpi_env(threads: int = 1) -> dict:
+    """OMPI_MCA_osc=^ucx: without an RDMA network Open MPI 5's UCX one-sided component fails
+    its query and prints "OSC UCX component priority set inside component query failed" on
+    every rank; the shared-memory component (osc/sm) is chosen either way."""
     env = dict(os.environ)
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1", PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe",
-               OMP_NUM_THREADS=str(threads), HDF5_USE_FILE_LOCKING="FALSE")
+               OMPI_MCA_osc="^ucx", OMP_NUM_THREADS=str(threads), HDF5_USE_FILE_LOCKING="FALSE")
     return env
 
 
