@@ -1,39 +1,42 @@
 #!/usr/bin/env python
-"""Correlated radial densities of Li (2S), Be (1S) and Ne (1S) with PySCF (seed 000 atoms).
+"""Correlated radial densities of any atom with PySCF, written through `qpnn-hpc density`.
 
-    OMP_NUM_THREADS=2 python jobs/atoms/make_densities.py li be ne [--out qpnn_hpc/data]
+    OMP_NUM_THREADS=2 python jobs/atoms/make_densities.py He --basis cc-pVTZ --out tables/
+    python jobs/atoms/make_densities.py B --basis aug-cc-pVTZ --out tables/      # open shell (2P)
+    python jobs/atoms/make_densities.py li be ne [--out qpnn_hpc/data]          # the shipped tables
+    python jobs/atoms/make_densities.py li be ne --regraft                       # only redo the graft
 
-PySCF is an optional dependency (``pip install pyscf``); the tables it writes ship with
-the package, so users and CI never need it. Per atom (see ``RECIPES``):
+PySCF is optional (``pip install pyscf``); the shipped tables need no PySCF. Per atom
+(element symbol, H to Kr, or one of the presets ``RECIPES``: li, be, ne):
 
-* Li: FCI (D2h, wfnsym Ag, doublet) on ROHF orbitals; cation Li+ FCI.
-* Be: FCI (D2h, Ag, singlet) on RHF orbitals; cation Be+ FCI (6 min on one loaded core
-  here). ``--be-fallback`` uses CCSD(T)/aug-cc-pCVQZ energies with the relaxed CCSD
-  density instead (recorded in ``method``).
-* Ne: relaxed CCSD density (orbital response included, the density of the CCSD energy
-  functional as in analytic gradients); energies CCSD; cation Ne+ UCCSD on UHF.
-* Basis "aug-cc-pCVXZ" for Li/Be = aug-cc-pVXZ + the core functions of cc-pCVXZ
-  (the shells of cc-pCVXZ not in cc-pVXZ: PySCF has no aug-cc-pCVXZ for Li and Be).
-
-Radial density: the 1-RDM in the AO basis gives rho, grad rho and Lap rho analytically
-(``eval_ao(deriv=2)``, ``eval_rho(xctype='MGGA', with_lapl=True)``) on a Lebedev sphere of
-each radius; rho, rho' = <r_hat . grad rho> and Lap rho are spherical averages.
-Radial grid r = 0.05, 0.06, ..., 12 bohr (dr = 0.01).
-
-Tail graft (``qpnn_hpc.atoms.graft_tail``): beyond the matching radius r_match (per atom,
-below) ln rho is blended (quintic C2 step on [r_match - 1, r_match + 1]) into
-exp(a0 + 2 beta ln r - 2 kappa r + a1/r), kappa = sqrt(2 IP), beta = 1/kappa - 1, IP from
-the same method's cation energy; a0, a1 fitted to ln rho on the window. The Gaussian tail
-decays too fast and makes v_eff oscillate at large r; the basis is trustworthy up to about
-the r_match below (physics-reference: Li QZ good to 10, Be to 6-8; Ne oscillates beyond
-~1.5 bohr, so its graft starts early).
-
-Writes ``{out}/{atom}_{energy,ionisation}.npz`` (see ``qpnn_hpc.atoms``) and prints a summary.
+* Spins: the ground-state multiplicity of the atom and of its cation from the aufbau
+  occupation and Hund's rule (Cr and Cu: 3d5 4s1, 3d10 4s1); ``--spin``, ``--cation-spin``
+  (2S) override it (transition-metal cations: give it).
+* Method (``--method auto``): FCI (PySCF fci on RHF/ROHF orbitals, D2h symmetry, the
+  wavefunction's irrep from the SCF determinant) where the CI vectors fit in
+  ``--max-memory`` GB (12 vectors of C(norb, n_alpha) C(norb, n_beta) doubles), else CCSD:
+  the relaxed RCCSD density (orbital response included) for closed shells, the unrelaxed
+  UCCSD density on UHF orbitals for open shells (stated in ``method``); the cation with the
+  same method (UCCSD for an open shell); one electron: the SCF energy is exact in the basis,
+  and the cation's energy is 0.
+* Basis ``--basis`` (any PySCF name); "aug-cc-pCVXZ" for Li and Be = aug-cc-pVXZ + the core
+  functions of cc-pCVXZ (PySCF has none for them).
+* Radial density: the AO 1-RDM gives rho, grad rho and Lap rho analytically
+  (``eval_ao(deriv=2)``, ``eval_rho(xctype='MGGA', with_lapl=True)``) on a Lebedev sphere
+  (194 points) at each radius; rho, rho' = <r_hat . grad rho> and Lap rho are its spherical
+  averages. Radial grid r = 0.05, 0.06, ..., 12 bohr (``--r-max``, ``--dr``).
+* The columns go to ``{out}/{key}_columns.npz`` (r, rho, drho, lap_rho), then through
+  :func:`qpnn_hpc.atoms.importer.make_table` (the ``qpnn-hpc density`` verb) once per gauge:
+  the tail diagnosis and graft (automatic, or the preset's r_match, width and fit window,
+  chosen by eye for the shipped tables: Li good to 10 bohr, Be to 6-8, Ne oscillating from
+  1.5), the plot ``{key}_tail.png``, ``{out}/{key}_{ionisation,energy}.npz`` with the
+  provenance, the energies and the graft; a summary line per atom.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from functools import reduce
@@ -43,36 +46,46 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from qpnn_hpc.atoms import densities as atoms  # noqa: E402
+from qpnn_hpc.atoms.density_verb import DensityConfig  # noqa: E402
+from qpnn_hpc.atoms.importer import make_table  # noqa: E402
 
+# presets: the shipped tables (r_match, width, fit window chosen by eye, physics-reference)
 RECIPES = {
-    "li": dict(symbol="Li", Z=3, spin=1, method="fci", basis="aug-cc-pCVTZ", r_match=7.0),
-    "be": dict(symbol="Be", Z=4, spin=0, method="fci", basis="aug-cc-pCVTZ", r_match=5.0,
-               width=1.0, fit_window=(4.0, 6.0)),
-    "ne": dict(symbol="Ne", Z=10, spin=0, method="ccsd", basis="aug-cc-pwCVQZ", r_match=1.75,
-               width=0.75, fit_window=(1.0, 4.0)),
+    "li": dict(symbol="Li", method="fci", basis="aug-cc-pCVTZ", r_match=7.0, wfnsym="Ag"),
+    "be": dict(symbol="Be", method="fci", basis="aug-cc-pCVTZ", r_match=5.0, width=1.0, fit_window=(4.0, 6.0),
+               wfnsym="Ag"),
+    "ne": dict(symbol="Ne", method="ccsd", basis="aug-cc-pwCVQZ", r_match=1.75, width=0.75, fit_window=(1.0, 4.0)),
 }
-CATION_SPIN = {"li": 0, "be": 1, "ne": 1}
-BE_FALLBACK = dict(symbol="Be", Z=4, spin=0, method="ccsd(t)", basis="aug-cc-pCVQZ", r_match=5.5)
+BE_FALLBACK = dict(symbol="Be", method="ccsd(t)", basis="aug-cc-pCVQZ", r_match=5.5)
+ELEMENTS = ("H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se "
+            "Br Kr").split()
+SUBSHELLS = [(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (4, 0), (3, 2), (4, 1)]   # aufbau (Madelung) order to Kr
+
+
+def pyscf_or_exit():
+    import importlib.util
+    if importlib.util.find_spec("pyscf") is None:
+        sys.exit("make_densities.py needs PySCF, an optional dependency: pip install pyscf "
+                 "(the shipped tables in qpnn_hpc/data need no PySCF)")
+
+
+def unpaired(n_electrons: int) -> int:
+    """Unpaired electrons (2S) of the ground state of n electrons by aufbau and Hund's rule."""
+    if n_electrons in (24, 29):          # Cr 3d5 4s1, Cu 3d10 4s1
+        return {24: 6, 29: 1}[n_electrons]
+    left = n_electrons
+    for n, l in SUBSHELLS:
+        cap = 2 * (2 * l + 1)
+        k = min(cap, left)
+        left -= k
+        if left == 0:
+            return min(k, cap - k)
+    raise ValueError(f"{n_electrons} electrons: beyond Kr; give --spin")
 
 
 def radial_grid(r_min=0.05, r_max=12.0, dr=0.01):
     n = int(round((r_max - r_min) / dr)) + 1
     return np.linspace(r_min, r_max, n)
-
-
-def make_basis(symbol: str, name: str):
-    """PySCF basis dict entry. aug-cc-pCVXZ (absent for Li, Be) = aug-cc-pVXZ + core shells."""
-    from pyscf import gto
-    low = name.lower()
-    if low.startswith("aug-cc-pcv"):
-        x = low[len("aug-cc-pcv"):]
-        aug = gto.basis.load(f"aug-cc-pv{x}", symbol)
-        cv = gto.basis.load(f"cc-pcv{x}", symbol)
-        v = gto.basis.load(f"cc-pv{x}", symbol)
-        extra = [sh for sh in cv if sh not in v]
-        return aug + extra
-    return gto.basis.load(low, symbol)
 
 
 def build_mol(symbol, basis, charge, spin, symmetry=True):
@@ -81,30 +94,43 @@ def build_mol(symbol, basis, charge, spin, symmetry=True):
                  symmetry="D2h" if symmetry else False, verbose=0)
 
 
-def run_scf(mol):
+def run_scf(mol, unrestricted=False):
     from pyscf import scf
-    mf = scf.RHF(mol) if mol.spin == 0 else scf.ROHF(mol)
+    mf = (scf.UHF(mol) if unrestricted else scf.RHF(mol) if mol.spin == 0 else scf.ROHF(mol))
     mf.conv_tol = 1e-11
     mf.kernel()
     assert mf.converged, "SCF did not converge"
     return mf
 
 
-def fci_energy_dm(mol, want_dm=True):
-    """FCI (D2h, Ag) energy and AO 1-RDM (alpha + beta)."""
+def scf_dm(mf):
+    """The SCF AO 1-RDM, alpha + beta (ROHF/UHF give the two spins apart)."""
+    dm = np.asarray(mf.make_rdm1())
+    return dm[0] + dm[1] if dm.ndim == 3 else dm
+
+
+def fci_memory_gb(mol) -> float:
+    """12 CI vectors of C(norb, n_alpha) C(norb, n_beta) doubles (no symmetry reduction)."""
+    na, nb = mol.nelec
+    return 12 * 8 * math.comb(mol.nao, na) * math.comb(mol.nao, nb) / 1e9
+
+
+def fci_energy_dm(mol, want_dm=True, wfnsym=None):
+    """FCI energy and AO 1-RDM (alpha + beta); the irrep from the SCF determinant unless given."""
     from pyscf import fci
     mf = run_scf(mol)
+    if mol.nelectron == 1:
+        return float(mf.e_tot), (scf_dm(mf) if want_dm else None)
     ci = fci.FCI(mf)
-    ci.wfnsym = "Ag"
+    if wfnsym:
+        ci.wfnsym = wfnsym
     ci.conv_tol = 1e-10
     ss = 0.5 * mol.spin * (0.5 * mol.spin + 1)
     ci = fci.addons.fix_spin_(ci, ss=ss, shift=0.5)
     e, vec = ci.kernel()
     if not want_dm:
         return float(e), None
-    norb = mf.mo_coeff.shape[1]
-    nelec = mol.nelec
-    dma, dmb = ci.make_rdm1s(vec, norb, nelec)
+    dma, dmb = ci.make_rdm1s(vec, mf.mo_coeff.shape[1], mol.nelec)
     C = mf.mo_coeff
     return float(e), C @ (dma + dmb) @ C.T
 
@@ -151,25 +177,25 @@ def relaxed_ccsd_dm(mycc):
 
 
 def ccsd_energy_dm(mol, want_dm=True, triples=False):
-    """(E_CCSD or E_CCSD(T), relaxed CCSD AO 1-RDM or None). Open shells: UHF/UCCSD, no dm."""
-    from pyscf import cc, scf
-    if mol.spin == 0:
+    """(E_CCSD or E_CCSD(T), AO 1-RDM or None): closed shells RCCSD with the relaxed density;
+    open shells UCCSD on UHF with the unrelaxed (Lambda) density."""
+    from pyscf import cc
+    if mol.nelectron == 1:
         mf = run_scf(mol)
-        mycc = cc.CCSD(mf)
-    else:
-        mf = scf.UHF(mol)
-        mf.conv_tol = 1e-11
-        mf.kernel()
-        mycc = cc.UCCSD(mf)
-        want_dm = False
+        return float(mf.e_tot), (scf_dm(mf) if want_dm else None)
+    open_shell = mol.spin != 0
+    mf = run_scf(mol, unrestricted=open_shell)
+    mycc = cc.UCCSD(mf) if open_shell else cc.CCSD(mf)
     mycc.conv_tol = 1e-9
     mycc.kernel()
-    e = float(mycc.e_tot)
-    if triples:
-        e += float(mycc.ccsd_t())
+    e = float(mycc.e_tot) + (float(mycc.ccsd_t()) if triples else 0.0)
     if not want_dm:
         return e, None
     mycc.solve_lambda()
+    if open_shell:
+        dma, dmb = mycc.make_rdm1()
+        Ca, Cb = mf.mo_coeff
+        return e, Ca @ dma @ Ca.T + Cb @ dmb @ Cb.T
     return e, relaxed_ccsd_dm(mycc)
 
 
@@ -194,96 +220,158 @@ def radial_density(mol, dm, r, n_ang=194, chunk=200):
     return rho, drho, lap
 
 
-def make_atom(key: str, out: Path, recipe: dict, r=None) -> dict:
+def make_basis(symbol: str, name: str):
+    """PySCF basis dict entry. aug-cc-pCVXZ (absent for Li, Be) = aug-cc-pVXZ + core shells."""
+    from pyscf import gto
+    low = name.lower()
+    if low.startswith("aug-cc-pcv"):
+        x = low[len("aug-cc-pcv"):]
+        aug = gto.basis.load(f"aug-cc-pv{x}", symbol)
+        cv = gto.basis.load(f"cc-pcv{x}", symbol)
+        v = gto.basis.load(f"cc-pv{x}", symbol)
+        extra = [sh for sh in cv if sh not in v]
+        return aug + extra
+    return gto.basis.load(low, symbol)
+
+
+def recipe(name: str, args) -> tuple[str, dict]:
+    """(key, recipe) for a preset (li, be, ne) or any element symbol with the command's options."""
+    key = name.lower()
+    if key in RECIPES and not args.basis and args.method == "auto":
+        rec = dict(BE_FALLBACK if (key == "be" and args.be_fallback) else RECIPES[key])
+    else:
+        symbol = next((e for e in ELEMENTS if e.lower() == key), None)
+        if symbol is None:
+            sys.exit(f"make_densities.py: unknown atom {name!r}; give an element symbol H .. Kr")
+        rec = dict(symbol=symbol, method=args.method, basis=args.basis or "cc-pVTZ")
+    for k in ("r_match", "width"):
+        if getattr(args, k) is not None:
+            rec[k] = getattr(args, k)
+    return key, complete(rec, args.spin, args.cation_spin)
+
+
+def complete(rec: dict, spin=None, cation_spin=None) -> dict:
+    """``rec`` with Z and the spins (2S) of the atom and its cation (default: :func:`unpaired`)."""
+    Z = ELEMENTS.index(rec["symbol"]) + 1
+    spin = rec.get("spin", unpaired(Z)) if spin is None else spin
+    cation_spin = rec.get("cation_spin", unpaired(Z - 1) if Z > 1 else 0) if cation_spin is None else cation_spin
+    return dict(rec, Z=Z, spin=spin, cation_spin=cation_spin)
+
+
+def energies_and_density(rec: dict, max_memory_gb: float):
+    """(E atom, E cation, AO 1-RDM, mol, method text, seconds)."""
     t0 = time.time()
-    rec = dict(recipe)
     basis = make_basis(rec["symbol"], rec["basis"])
     mol = build_mol(rec["symbol"], basis, 0, rec["spin"])
-    cat = build_mol(rec["symbol"], basis, 1, CATION_SPIN[key])
-    if rec["method"] == "fci":
-        e_atom, dm = fci_energy_dm(mol)
-        e_cat, _ = fci_energy_dm(cat, want_dm=False)
-        method = "FCI (PySCF fci, D2h, Ag) on %s orbitals; cation FCI" % ("ROHF" if rec["spin"] else "RHF")
-    elif rec["method"] == "ccsd":
-        e_atom, dm = ccsd_energy_dm(mol)
-        e_cat, _ = ccsd_energy_dm(cat, want_dm=False)
-        method = "relaxed CCSD density (RCCSD Lambda + orbital response); E = CCSD; cation UCCSD/UHF"
-    else:  # ccsd(t)
-        e_atom, dm = ccsd_energy_dm(mol, triples=True)
-        e_cat, _ = ccsd_energy_dm(cat, want_dm=False, triples=True)
-        method = "relaxed CCSD density; E = CCSD(T); cation UCCSD(T)/UHF"
-    t_qc = time.time() - t0
-    nel = float(np.trace(dm @ mol.intor("int1e_ovlp")))
+    method = rec["method"]
+    if method == "auto":
+        method = "fci" if fci_memory_gb(mol) <= max_memory_gb else "ccsd"
+    if rec["Z"] == 1:
+        e_cat = 0.0
+    if method == "fci":
+        e_atom, dm = fci_energy_dm(mol, wfnsym=rec.get("wfnsym"))
+        if rec["Z"] > 1:
+            e_cat, _ = fci_energy_dm(build_mol(rec["symbol"], basis, 1, rec["cation_spin"]), want_dm=False)
+        text = f"FCI (PySCF fci, D2h) on {'ROHF' if rec['spin'] else 'RHF'} orbitals; cation FCI"
+    else:
+        triples = method == "ccsd(t)"
+        e_atom, dm = ccsd_energy_dm(mol, triples=triples)
+        if rec["Z"] > 1:
+            e_cat, _ = ccsd_energy_dm(build_mol(rec["symbol"], basis, 1, rec["cation_spin"]), want_dm=False,
+                                      triples=triples)
+        dens = "unrelaxed UCCSD density (UHF)" if rec["spin"] else "relaxed CCSD density (RCCSD Lambda + orbital response)"
+        text = f"{dens}; E = {'CCSD(T)' if triples else 'CCSD'}; cation {'U' if rec['cation_spin'] else 'R'}CCSD" \
+               f"{'(T)' if triples else ''}"
+    if rec["method"] == "auto":
+        text += f" (auto: FCI vectors {fci_memory_gb(mol):.3g} GB against --max-memory {max_memory_gb:g})"
+    return e_atom, e_cat, dm, mol, text, time.time() - t0
+
+
+def tables(key: str, rec: dict, out: Path, columns: Path, e_atom: float, e_cat: float, method: str,
+           extra: dict, auto_graft: bool) -> list[dict]:
+    """Both gauges' tables through the verb; the preset's graft unless ``auto_graft``."""
+    graft = {} if auto_graft else {k: rec[k] for k in ("r_match", "width", "fit_window") if rec.get(k) is not None}
+    res = []
+    for gauge in ("ionisation", "energy"):
+        cfg = DensityConfig(input=str(columns), out=str(out / f"{key}_{gauge}.npz"), electrons=float(rec["Z"]),
+                            charge=float(rec["Z"]), energy=e_atom, cation_energy=e_cat, gauge=gauge,
+                            name=rec["symbol"], method=method, basis=rec["basis"],
+                            plot=str(out / f"{key}_tail.png") if gauge == "ionisation" else "", **graft)
+        res.append(make_table(cfg, extra_meta=dict(extra, generator="jobs/atoms/make_densities.py")))
+    return res
+
+
+def make_atom(key: str, out: Path, rec: dict, max_memory_gb: float = 4.0, r=None, auto_graft=False) -> dict:
+    pyscf_or_exit()
+    rec = complete(rec)
+    e_atom, e_cat, dm, mol, method, t_qc = energies_and_density(rec, max_memory_gb)
     r = radial_grid() if r is None else r
     rho, drho, lap = radial_density(mol, dm, r)
-    return write_atom(key, out, rec, mol, r, rho, drho, lap, e_atom, e_cat, method, nel, t_qc, t0)
-
-
-def write_atom(key, out, rec, mol_or_nao, r, rho, drho, lap, e_atom, e_cat, method, nel, t_qc, t0,
-               note=""):
-    """Graft the tail (``rec``: r_match, width, fit_window) and write both gauges' tables."""
-    ip = e_cat - e_atom
-    rho_g, drho_g, lap_g, graft = atoms.graft_tail(r, rho, drho, lap, ip, rec["r_match"],
-                                                   width=rec.get("width", 1.0),
-                                                   fit_window=rec.get("fit_window"))
-    nao = mol_or_nao if isinstance(mol_or_nao, int) else int(mol_or_nao.nao)
-    meta = dict(atom=rec["symbol"], state={"li": "2S", "be": "1S", "ne": "1S"}[key], Z=rec["Z"],
-                method=method, basis=rec["basis"] + (" (= aug-cc-pVXZ + core shells of cc-pCVXZ)"
-                                                     if rec["basis"].lower().startswith("aug-cc-pcv")
-                                                     and rec["symbol"] in ("Li", "Be") else ""),
-                nao=nao, electrons_dm=nel, pyscf_seconds=round(t_qc, 1),
-                radial_grid="r = 0.05 .. 12 bohr, dr = 0.01", angular="Lebedev 194, spherical average",
-                derivatives="rho, rho', Lap rho analytic in the AO basis (eval_rho MGGA, with_lapl)",
-                graft=graft, generator="jobs/atoms/make_densities.py")
-    if note:
-        meta["note"] = note
-    # the raw (ungrafted) columns too, for plots, checks and a later re-graft
-    paths = atoms.write_tables(out / key, r, rho_g, drho_g, lap_g, e_atom, e_cat, meta)
-    for p in paths:
-        with np.load(p) as d:
-            data = {k: d[k] for k in d.files}
-        data["density_raw"], data["drho_raw"], data["lap_rho_raw"] = rho, drho, lap
-        data["kinetic_local_raw"] = atoms.kinetic_local(r, rho, drho, lap)
-        np.savez_compressed(p, **data)
-    k = atoms.kinetic_local(r, rho_g, drho_g, lap_g)
-    rb, vb = atoms.barrier(r, -ip + 0.5 * k)
-    summary = dict(atom=key, e_atom=e_atom, e_cation=e_cat, ip=ip, nao=nao, electrons=nel,
-                   barrier_r=rb, barrier_v_ionisation=vb, seconds=round(time.time() - t0, 1),
-                   files=[str(p) for p in paths])
+    columns = out / f"{key}_columns.npz"
+    np.savez_compressed(columns, r=r, rho=rho, drho=drho, lap_rho=lap)
+    extra = dict(state=f"2S+1 = {rec['spin'] + 1}", nao=int(mol.nao), electrons_dm=float(np.trace(dm @ mol.intor("int1e_ovlp"))),
+                 pyscf_seconds=round(t_qc, 1), angular="Lebedev 194, spherical average",
+                 radial_grid=f"r = {r[0]:g} .. {r[-1]:g} bohr, {len(r)} points",
+                 density_derivatives="rho, rho', Lap rho analytic in the AO basis (eval_rho MGGA, with_lapl)")
+    res = tables(key, rec, out, columns, e_atom, e_cat, method, extra, auto_graft)
+    summary = dict(atom=rec["symbol"], method=method, basis=rec["basis"], spin=rec["spin"], e_atom=e_atom,
+                   e_cation=e_cat, ip=e_cat - e_atom, nao=int(mol.nao), seconds=round(t_qc, 1),
+                   tail=res[0]["tail_status"], files=[str(x["table"]) for x in res])
+    print(res[0]["line"], flush=True)
     print(json.dumps(summary), flush=True)
     return summary
 
 
-def regraft(key: str, out: Path, rec: dict) -> dict:
-    """Re-graft an existing table (its raw columns) with ``rec``'s graft; no PySCF."""
-    from scipy.interpolate import CubicSpline
+def regraft(key: str, out: Path, rec: dict, auto_graft=False) -> dict:
+    """Redo the graft from ``{key}_columns.npz``, or from the raw columns of an existing table; no PySCF."""
+    from qpnn_hpc.atoms import densities as atoms
+    columns = out / f"{key}_columns.npz"
     t = atoms.load_table(out / f"{key}_ionisation.npz")
-    r, rho = t["x"], t["density_raw"]
-    if "drho_raw" in t:
-        drho, lap = t["drho_raw"], t["lap_rho_raw"]
-        note = "re-grafted (--regraft) from the raw columns"
-    else:  # tables written before the raw rho', Lap rho were stored: rho' from a spline of ln rho
-        du = CubicSpline(r, np.log(rho))(r, 1)
-        drho, lap = rho * du, 2 * rho * (t["kinetic_local_raw"] + du * du / 4)
-        note = ("re-grafted (--regraft) from a table without the raw rho', Lap rho: rho' from a "
-                "cubic spline of ln rho_raw (dr = 0.01), Lap rho from the raw kinetic_local")
+    if not columns.exists():   # tables written before the columns file: their raw columns
+        cols = dict(r=t["x"], rho=t.get("density_raw", t["density"]))
+        if "drho_raw" in t:
+            cols.update(drho=t["drho_raw"], lap_rho=t["lap_rho_raw"])
+        elif "kinetic_local_raw" in t:  # rho' from the verb's spline of ln rho; Lap rho keeps the raw k exactly
+            from qpnn_hpc.atoms.columns import derivatives
+            drho, _, _ = derivatives(t["x"], cols["rho"], "radial")
+            du = drho / cols["rho"]
+            cols.update(drho=drho, lap_rho=2 * cols["rho"] * (t["kinetic_local_raw"] + du * du / 4))
+        np.savez_compressed(columns, **cols)
     m = t["meta"]
-    return write_atom(key, out, rec, int(m["nao"]), r, rho, drho, lap, t["e_atom"], t["e_cation"],
-                      m["method"], m["electrons_dm"], m["pyscf_seconds"], time.time(), note=note)
+    extra = {k: m[k] for k in ("state", "nao", "electrons_dm", "pyscf_seconds") if k in m}
+    res = tables(key, dict(rec, Z=int(m.get("Z", rec.get("Z", 0)))), out, columns, float(t["e_atom"]),
+                 float(t["e_cation"]), m["method"], dict(extra, note="re-grafted (--regraft)"), auto_graft)
+    print(res[0]["line"], flush=True)
+    return res[0]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("atoms", nargs="+", choices=sorted(RECIPES))
-    ap.add_argument("--out", default=str(ROOT / "qpnn_hpc" / "data"))
+    ap.add_argument("atoms", nargs="+", help="element symbols (H .. Kr) or presets li, be, ne")
+    ap.add_argument("--out", default=str(ROOT / "qpnn_hpc" / "data"), help="folder of the tables")
+    ap.add_argument("--basis", default=None, help="PySCF basis name (default: the preset's, else cc-pVTZ)")
+    ap.add_argument("--method", default="auto", choices=["auto", "fci", "ccsd", "ccsd(t)"],
+                    help="auto: FCI where it fits in --max-memory, else CCSD")
+    ap.add_argument("--max-memory", type=float, default=4.0, help="GB for the FCI vectors (default 4)")
+    ap.add_argument("--spin", type=int, default=None, help="2S of the atom (default: aufbau and Hund's rule)")
+    ap.add_argument("--cation-spin", type=int, default=None, help="2S of the cation (default: as --spin)")
+    ap.add_argument("--r-max", type=float, default=12.0, help="last radius of the grid (bohr, default 12)")
+    ap.add_argument("--dr", type=float, default=0.01, help="radial step (bohr, default 0.01)")
+    ap.add_argument("--r-match", type=float, default=None, help="graft radius (default: automatic)")
+    ap.add_argument("--width", type=float, default=None, help="graft half-width with --r-match (bohr)")
+    ap.add_argument("--auto-graft", action="store_true", help="presets too: the automatic graft, not theirs")
     ap.add_argument("--be-fallback", action="store_true", help="Be: CCSD(T)/aug-cc-pCVQZ, relaxed CCSD density")
     ap.add_argument("--regraft", action="store_true", help="only redo the tail graft of existing tables in --out")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for key in args.atoms:
-        rec = BE_FALLBACK if (key == "be" and args.be_fallback) else RECIPES[key]
-        (regraft if args.regraft else make_atom)(key, out, rec)
+    for name in args.atoms:
+        key, rec = recipe(name, args)
+        auto = args.auto_graft or (key not in RECIPES and args.r_match is None)
+        if args.regraft:
+            regraft(key, out, rec, auto)
+        else:
+            make_atom(key, out, rec, args.max_memory, r=radial_grid(r_max=args.r_max, dr=args.dr), auto_graft=auto)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ class DensityConfig:
     r_match: Optional[float] = field(None, help="matching radius of the graft (bohr; default: chosen from the "
                                                 "diagnosis)")
     width: Optional[float] = field(None, help="half-width of the blend window with r_match (bohr; default 1)")
+    fit_window: Optional[tuple[float, float]] = field(None, help="where a0, a1 of the asymptotic form are fitted "
+                                                               "(bohr; default the blend window)")
     tail_tol: float = field(DEFAULT_TOL, help="Hartree: abs(v_eff - asymptote) counted as following it")
     min_length: float = field(DEFAULT_MIN_LENGTH, help="bohr: the shortest stretch that counts as "
                                                              "following the asymptote")
@@ -60,6 +62,8 @@ class DensityConfig:
         check(self.tail_tol > 0, "tail_tol", "must be > 0 Hartree")
         check(self.min_length > 0, "min_length", "must be > 0 bohr")
         check(self.width is None or self.width > 0, "width", "must be > 0 bohr")
+        check(self.fit_window is None or 0 < self.fit_window[0] < self.fit_window[1], "fit_window",
+              f"{self.fit_window}: give LO HI with 0 < LO < HI (bohr)")
         check(self.r_match is None or self.r_match > 0, "r_match", "must be > 0 bohr (a distance from the centre)")
 
 
@@ -67,7 +71,9 @@ class DensityConfig:
 
 def _cli(args) -> int:
     keys = [f for f in DensityConfig.__dataclass_fields__ if f not in ("input", "out")]
-    cfg = DensityConfig(input=args.input, out=args.out, **{k: getattr(args, k) for k in keys})
+    opts = {k: getattr(args, k) for k in keys}
+    opts["fit_window"] = None if args.fit_window is None else tuple(args.fit_window)
+    cfg = DensityConfig(input=args.input, out=args.out, **opts)
     check(args.trials > 0, "trials", "must be > 0")
     check(args.epochs > 0, "epochs", "must be > 0")
     from qpnn_hpc.atoms.importer import make_table, write_campaign
@@ -127,6 +133,7 @@ def add_parser(subparsers) -> None:
                    help="diagnose only: a tail that does not follow the asymptote is marked untrusted")
     t.add_argument("--r-match", type=float, default=None, help=h["r_match"])
     t.add_argument("--width", type=float, default=None, help=h["width"])
+    t.add_argument("--fit-window", type=float, nargs=2, default=None, metavar=("LO", "HI"), help=h["fit_window"])
     t.add_argument("--tail-tol", type=float, default=DEFAULT_TOL, help=h["tail_tol"] + " (default %(default)s)")
     t.add_argument("--min-length", type=float, default=DEFAULT_MIN_LENGTH,
                    help=h["min_length"] + " (default %(default)s)")

@@ -41,6 +41,7 @@ import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -92,8 +93,9 @@ def _anchor(x, geometry, given) -> float:
     return float(r0)
 
 
-def make_table(cfg: DensityConfig) -> dict:
-    """Read, invert, diagnose and graft the tail, write the table (module docstring).
+def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
+    """Read, invert, diagnose and graft the tail, write the table (module docstring);
+    ``extra_meta`` (e.g. a generator's basis size and timings) is added to ``meta``.
     Returns a summary: table, plot, tail_status, line (the one line printed by the verb), ..."""
     raw, source = cols_mod.read(cfg.input, cfg.columns, cfg.group)
     data, notes = cols_mod.clean(raw, cfg.geometry)
@@ -135,7 +137,7 @@ def make_table(cfg: DensityConfig) -> dict:
                     r_match, width = tails.auto_match(side)
                     width = float(cfg.width) if cfg.width is not None else width
                 gu, gdu, gd2u, info = tails.graft_log(s, u[idx], sign * du[idx], d2u[idx], kappa, beta,
-                                                      r_match, width)
+                                                      r_match, width, cfg.fit_window)
                 u_new[idx], du_new[idx], d2u_new[idx] = gu, sign * gdu, gd2u
                 k_side = tails.kinetic(x[idx], du_new[idx], d2u_new[idx], geo)
                 after = 0.5 * (k_side - tails.asymptote_k(s, ip, z_net, geo))
@@ -171,6 +173,7 @@ def make_table(cfg: DensityConfig) -> dict:
                         "columns": {r: str(c) for r, c in source.items()}},
                 options=asdict(cfg), versions=_versions(), generator="qpnn-hpc density",
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=" ".join(sys.argv))
+    meta.update(extra_meta or {})
     arrays = dict(x=x, density=n_new, drho=dn_new, lap_rho=lap_new, kinetic_local=k, potential=mu + 0.5 * k)
     if grafted:
         arrays.update(density_raw=n, drho_raw=dn, lap_rho_raw=lap, kinetic_local_raw=k_raw)

@@ -132,7 +132,8 @@ def markdown(groups: list[dict]) -> str:
         s_ref, s_q = SEED000_TABLE1.get(g["atom"], (np.nan, np.nan))
         seed = (f"{s_ref:.6f} | {s_q:.4f} | {1e3 * (s_q - s_ref):+.1f}" if g["atom"] in SEED000_TABLE1
                 else "- | - | -")
-        lines.append(f"| {_name(g)} | {g['gauge']} | {g['method'].split(';')[0]}, {g['basis']} | "
+        ref = ", ".join(x for x in (g["method"].split(";")[0], g["basis"]) if x)
+        lines.append(f"| {_name(g)} | {g['gauge']} | {ref} | "
                      f"{g['e_ref']:.6f} | {g['energy'].mean():.6f} | {g['mean_err_mha']:+.2f} | {len(g['rows'])} | "
                      f"{seed} |")
     lines += ["", "### Table 2: spread of the per-trial errors (mHa)\n",
