@@ -28,7 +28,8 @@ half_width = 4.0
 ONE = SMALL.replace('trials = 2', 'trials = 1').replace('methods = ["mpnn", "qpnn"]', 'methods = ["mpnn"]')
 
 # cli.main with rank 0's unit number HOLD held until the file GO exists; rank 0 writes its
-# pid to GO.waiting when it starts waiting
+# pid to GO.waiting when it starts waiting; every rank appends "rank first-task end-time" to
+# GO.units when a unit ends
 SCRIPT = """import os, sys, time
 from pathlib import Path
 from mpi4py import MPI
@@ -44,7 +45,10 @@ def held(*a, **k):
             while not GO.exists() and time.time() - t0 < 300:
                 time.sleep(0.02)
         seen.append(1)
-    return real(*a, **k)
+    rows = real(*a, **k)
+    with open(str(GO) + ".units", "a") as f:  # when each unit ended, on which rank
+        f.write(f"{MPI.COMM_WORLD.Get_rank()} {a[2][0]} {time.time()!r}\\n")
+    return rows
 engine._run_unit = held
 sys.exit(cli.main(sys.argv[3:]))
 """
@@ -82,6 +86,12 @@ class Held:
             time.sleep(0.05)
         time.sleep(0.05)
         return int(self.waiting.read_text())
+
+    def unit_ends(self) -> dict[int, tuple[int, float]]:
+        """First task of every unit ended so far -> (rank, unix time it ended)."""
+        path = self.go_file.with_name(self.go_file.name + ".units")
+        lines = path.read_text().split() if path.exists() else []
+        return {int(lines[i + 1]): (int(lines[i]), float(lines[i + 2])) for i in range(0, len(lines), 3)}
 
     def go(self) -> None:
         self.go_file.write_text("")

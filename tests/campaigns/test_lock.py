@@ -5,7 +5,6 @@ import multiprocessing
 import os
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from qpnn_hpc.campaigns import lock, shards, store
 from qpnn_hpc.config import ConfigError
 
-from tests.campaigns.held import ONE, SMALL, Held, campaign
+from tests.campaigns.held import ONE, Held, campaign
 from tests.conftest import qpnn
 
 
