@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from qpnn_hpc.inverse import chains as chains_mod
+from qpnn_hpc.inverse import divergence
 from qpnn_hpc.inverse import losses
 from qpnn_hpc.inverse import metrics
 from qpnn_hpc import parallel
@@ -240,11 +241,12 @@ def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device,
         v_grid = (system.potential(xg.to(torch.float64)).cpu().numpy() if system.has_potential
                   else np.full(len(s), np.nan))
     bad = first_nonfinite(curve)
+    diverged = _diverged(specs, system, model, curve, energy, anchor_pt, anchor_val, dtype, device)
     out = []
     for k, spec in enumerate(specs):
-        failed = bad[k] is not None or not np.isfinite(float(energy[k]))
         reason = (f"non-finite loss at epoch {bad[k]}" if bad[k] is not None else
-                  "non-finite energy" if failed else "")
+                  "non-finite energy" if not np.isfinite(float(energy[k])) else diverged[k] or "")
+        failed = bool(reason)
         out.append(TrialResult(
             trial_id=spec.id, spec_json=spec.to_json(), status="failed" if failed else "done",
             reason=reason, energy=float(energy[k]), energy_metropolis=float(e_metro[k]),
@@ -254,6 +256,24 @@ def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device,
             rhat=float(rhat[k]), loss_curve=curve[k].cpu().numpy(),
             grid=s, potential=u_grid[k], potential_true=v_grid, anchor=tuple(anchor_pt),
             anchor_value=anchor_val, wall_time=0.0))
+    return out
+
+
+def _diverged(specs, system, model, curve, energy, anchor_pt, anchor_val, dtype, device) -> list:
+    """Per trial: why it diverged (:mod:`qpnn_hpc.inverse.divergence`), or None."""
+    out = []
+    for k, spec in enumerate(specs):
+        reason = divergence.loss_growth(curve[k].cpu().numpy())
+        if reason is None and np.isfinite(float(energy[k])):
+            x = uniform_points(system.box, divergence.GATE_POINTS, _generator(spec, "gate-points", device),
+                               dtype, device)
+            window = divergence.physical_window(system, x.cpu(), anchor_pt, anchor_val)
+            with torch.no_grad():
+                u = model(x.expand(len(specs), -1, -1))[k].cpu().numpy().astype(np.float64)
+                logp = system.log_density(x.to(torch.float64)).cpu()
+                w = torch.exp(logp - logp.max()).numpy()
+            reason = divergence.out_of_window(float(energy[k]), u, w, window)
+        out.append(reason)
     return out
 
 
