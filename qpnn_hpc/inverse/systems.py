@@ -114,7 +114,9 @@ class HarmonicOscillatorParams:
 
 class HarmonicOscillator(System):
     """Harmonic oscillator V = omega^2 |x|^2 / 2 in D dimensions, product state
-    psi = prod_i H_{n_i}(sqrt(omega) x_i) exp(-omega x_i^2 / 2), E = omega (sum n_i + D/2).
+    psi = prod_i omega^(1/4) phi_{n_i}(sqrt(omega) x_i) with the normalised Hermite functions
+    phi_n(y) = H_n(y) exp(-y^2/2) / sqrt(2^n n! sqrt(pi)), E = omega (sum n_i + D/2) (Hartree).
+    Every level's classical turning point sqrt((2n+1)/omega) must lie inside the box.
 
     Away from the nodes Lap psi / psi = omega^2 |x|^2 - omega (2 sum n_i + D)  (1/bohr^2).
     The 1D HO 2nd excited state is ``levels=(2,)`` (E = 2.5 for omega = 1)."""
@@ -127,26 +129,35 @@ class HarmonicOscillator(System):
         self.box = tuple((-p.half_width, p.half_width) for _ in range(p.dim))
         self.exact_energy = p.omega * (sum(p.levels) + p.dim / 2)
         self.default_anchor = tuple(0.0 for _ in range(p.dim))
-        # normalisation of each 1D factor: (omega/pi)^(1/4) / sqrt(2^n n!)
-        self._norm = math.prod((p.omega / math.pi) ** 0.25 / math.sqrt(2.0 ** n * math.factorial(n))
-                               for n in p.levels)
+        # every level's classical turning point inside the box (else the density is cut by it)
+        for i, n in enumerate(p.levels):
+            turn = math.sqrt((2 * n + 1) / p.omega)
+            check(turn < p.half_width, "system.levels",
+                  f"level {n} (axis {i}) reaches |x| = {turn:.3g} bohr (classical turning point "
+                  f"sqrt((2n+1)/omega)), beyond half_width = {p.half_width:g}: raise half_width above "
+                  f"{turn + 3 / math.sqrt(p.omega):.3g} bohr or choose a lower level")
 
     @staticmethod
-    def _hermite(n: int, y: torch.Tensor) -> torch.Tensor:
-        h0, h1 = torch.ones_like(y), 2 * y
-        if n == 0:
-            return h0
-        for k in range(1, n):
-            h0, h1 = h1, 2 * y * h1 - 2 * k * h0
-        return h1
+    def hermite_function(n: int, y: torch.Tensor) -> torch.Tensor:
+        """Normalised Hermite function phi_n(y) = H_n(y) exp(-y^2/2) / sqrt(2^n n! sqrt(pi)),
+        by the stable recurrence phi_k = sqrt(2/k) y phi_{k-1} - sqrt((k-1)/k) phi_{k-2}
+        in float64 (H_n and n! alone overflow from n ~ 170; float32's exp(-y^2/2) underflows
+        inside the box of a high level although phi_n itself does not)."""
+        y = y.to(torch.float64)
+        prev = torch.zeros_like(y)
+        cur = math.pi ** -0.25 * torch.exp(-0.5 * y * y)
+        for k in range(1, n + 1):
+            prev, cur = cur, math.sqrt(2.0 / k) * y * cur - math.sqrt((k - 1) / k) * prev
+        return cur
 
     def psi(self, x):
+        """|psi(x)| = prod_i omega^(1/4) |phi_{n_i}(sqrt(omega) x_i)|  (bohr^(-D/2))."""
         w = self.p.omega
         y = math.sqrt(w) * x
-        out = torch.exp(-0.5 * (y * y).sum(-1)) * self._norm
+        out = torch.ones(x.shape[:-1], dtype=torch.float64, device=x.device)
         for i, n in enumerate(self.p.levels):
-            out = out * self._hermite(n, y[..., i])
-        return out.abs()
+            out = out * (w ** 0.25) * self.hermite_function(n, y[..., i])
+        return out.abs().to(x.dtype)
 
     def kinetic_local(self, x):
         w = self.p.omega

@@ -164,3 +164,15 @@ def test_shipped_tables_resolve_from_any_folder(tmp_path, monkeypatch):
     s = make_system("tabulated", {"file": "qpnn_hpc/data/li_ionisation.npz", "geometry": "radial",
                                   "lo": 0.1, "hi": 10.0})
     assert s.geometry == "radial" and s.box == ((0.1, 10.0),)
+
+
+def test_high_ho_level_is_normalised_and_a_too_small_box_refused():
+    """Issue 14: levels = [200] raised OverflowError (2^n n! in floats). The Hermite
+    functions come from a stable recurrence: |psi_200|^2 integrates to 1 within 1e-10 on
+    a grid of 0.0025 bohr, and the default box (half-width 5 < turning point 20) is refused."""
+    import torch
+    s = make_system("harmonic_oscillator", {"levels": [200], "half_width": 25.0})
+    x = torch.linspace(-25, 25, 20001, dtype=torch.float64)[:, None]
+    assert abs(float((s.psi(x) ** 2).sum()) * 0.0025 - 1) < 1e-10
+    with pytest.raises(ConfigError, match=r"system.levels: level 200 .* turning point"):
+        make_system("harmonic_oscillator", {"levels": [200]})
