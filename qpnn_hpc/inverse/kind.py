@@ -85,7 +85,10 @@ def _set_dotted(d: dict, dotted: str, value: Any) -> None:
             sub = d[k] = {}
         check(isinstance(sub, dict), f"grid.{dotted}", f"{k!r} is not a table")
         d = sub
-    d[keys[-1]] = value
+    if isinstance(value, dict) and isinstance(d.get(keys[-1]), dict):  # a table changes the fields it
+        d[keys[-1]] = _merge(d[keys[-1]], value)                       # names, the others stay
+    else:
+        d[keys[-1]] = value
 
 
 def _merge(base: dict, over: dict) -> dict:

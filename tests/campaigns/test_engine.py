@@ -45,6 +45,17 @@ def test_overrides_and_grid_change_a_preset_field_by_field(tmp_path):
     assert s.model.init_scale == SEED001.init_scale and s.model.activation == SEED001.activation
 
 
+def test_grid_value_that_is_a_table_changes_only_its_fields(tmp_path):
+    """Issue 14: `train = [{epochs = 10}, ...]` replaced the whole [defaults.train] (lr fell
+    back to TrainConfig's 1e-3); a table value now changes the fields it names."""
+    f = tmp_path / "t.toml"
+    f.write_text(TINY.read_text().replace("[[systems]]", "[grid]\ntrain = [{epochs = 10}, {epochs = 12}]\n\n"
+                                                         "[[systems]]", 1))
+    specs = campaign.load(f).specs
+    assert {s.train.epochs for s in specs} == {10, 12}
+    assert {s.train.lr for s in specs} == {3e-3} and {s.train.points for s in specs} == {200}
+
+
 @pytest.mark.parametrize("text,match", [
     ('colour = "red"\n', "unknown key.*colour.*valid keys.*defaults"),
     ('trials = "three"\n', "trials: expected an integer"),
