@@ -235,8 +235,9 @@ def check_table(t: dict) -> dict:
         w = (s >= POTENTIAL_WINDOW[0]) & (s <= POTENTIAL_WINDOW[1])
         if w.any():
             exact = float(np.max(np.abs(v[w] - np.asarray(t["potential_exact"])[w])))
+    status = str(t.get("tail_status", "grafted" if meta.get("graft") else "not recorded"))  # shipped: grafted
     return dict(geometry=geo, asymptote=asym, window=(0.5 * float(s.max()), float(s.max())), exact=exact,
-                status=str(t.get("tail_status", "not recorded")), z_net=z_net)
+                status=status, z_net=z_net)
 
 
 def checks(table: dict, groups: list[dict]) -> list[dict]:

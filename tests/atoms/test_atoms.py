@@ -353,3 +353,8 @@ def test_atoms_campaign_report(tmp_path):
     split = atoms_report.analyse(table, [{"label": "A", "rows": li_e[:1]}, {"label": "B", "rows": li_e[1:]}])
     assert [(g["setting"], len(g["rows"])) for g in split] == [("A", 1), ("B", 1)]
     assert "| Li (B) | energy |" in atoms_report.markdown(split)
+    # the independent check: each table's v_eff against -1/r on its outer half [6, 12] bohr
+    # (the shipped Li graft: 0.017 Ha), the graft recorded
+    for g in atoms.GAUGES:
+        row = next(ln for ln in md.splitlines() if ln.startswith(f"| `qpnn_hpc/data/li_{g}.npz` | radial | grafted |"))
+        assert float(row.split("|")[4].split()[0]) < 0.03 and "([6.00, 12.00])" in row
