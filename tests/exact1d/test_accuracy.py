@@ -28,21 +28,27 @@ def test_unbound_row_is_flagged():
     assert hydrogen["bound"] == 1 and hydrogen["A"] == pytest.approx(0.039888, abs=1e-6)
 
 
-@pytest.mark.parametrize("Z,alpha,r", [(2.0, 0.65, 0.0), (1.0, 0.75, 2.0)], ids=["atom", "molecule"])
-def test_richardson_estimate_against_a_finer_solve(Z, alpha, r):
-    """The stored |E(dx) - E(0)| (12 and 8 points per bohr) against the error of the row's
-    energy from 24 and 36 points per bohr extrapolated as dx^2 (the order measured: successive
-    differences 12 -> 24 -> 48 fall by 4.0). Measured ratio estimate / actual: 1.005 (atom) and
-    1.000 (molecule r = 2) for E1 and E2 (3.83 mHa for E1 of the atom); the test allows 0.8 - 1.25."""
+@pytest.mark.parametrize("Z,alpha,r,coarse,lo,hi", [
+    (2.0, 0.65, 0.0, 112, 0.8, 1.25),            # nucleus on every grid
+    (1.0, 0.75, 2.0, 112, 0.8, 1.25),            # nuclei at +-1 bohr: on both grids
+    (1.0, 0.75, 2 + 12 / 49, 118, 1 / 3, 3.0),   # training r = 2.245: nuclei mid-cell
+], ids=["atom", "molecule-on-grid", "molecule-off-grid"])
+def test_richardson_estimate_against_a_finer_solve(Z, alpha, r, coarse, lo, hi):
+    """The stored |E(dx) - E(0)| (12 points per bohr and the coarser grid) against the error of
+    the row's energy from 24 and 36 points per bohr extrapolated as dx^2 (the order measured:
+    successive differences 12 -> 24 -> 48 fall by 4.0). Measured ratio estimate / actual, E1 and
+    E2: 1.005 (atom), 1.000 (molecule r = 2), 1.78 and 1.63 (r = 2.245, where the coarse grid of
+    118 intervals puts the nuclei at the same place in a cell; with the plain 112 it was 7.3 and
+    5.6; the reference itself carries some of that offset noise)."""
     kind = "atom" if r == 0 else "molecule"
     spec = d1.SystemSpec(kind, Z, alpha, r)
+    assert len(spec.coarse_grid()) - 1 == coarse
     row = d1.solve_system(spec)
     E24, E36 = _energies(spec, 24.0), _energies(spec, 36.0)
     for j, k in enumerate(("E1", "E2")):
         E0 = E36[j] - (E24[j] - E36[j]) * (1 / 36**2) / (1 / 24**2 - 1 / 36**2)
         actual = abs(row[k] - E0)
-        assert 0.8 < row[f"{k}_grid_error"] / actual < 1.25, (k, row[f"{k}_grid_error"], actual)
-    assert len(spec.coarse_grid()) == 113  # 168 intervals / 1.5: 8 points per bohr, x = 0 on it
+        assert lo < row[f"{k}_grid_error"] / actual < hi, (k, row[f"{k}_grid_error"], actual)
 
 
 def test_converged_grid_option_resamples_onto_the_stored_grid():

@@ -12,6 +12,7 @@ from qpnn_hpc.campaigns.engine import run_campaign
 from qpnn_hpc.config import ConfigError
 from qpnn_hpc.exact1d import dataset as dataset1d
 from qpnn_hpc.exact1d import kind as solve1d
+from qpnn_hpc.exact1d.report import write_report
 
 from tests.conftest import ROOT, WRITERS, kill_mid_run, needs_writer, qpnn
 
@@ -153,6 +154,9 @@ def test_one_and_two_ranks_match_the_solver(tmp_path, writer):
     assert data["train"]["v_xc"].shape == (3, 25) and data["train"]["bound"].shape == (3,)
     worst = data["accuracy"]["train"]
     assert worst["rows"] == 3 and worst["max_E2_grid_error"] == data["train"]["E2_grid_error"].max() > 0
+    (tmp_path / "report").mkdir()
+    md = write_report(one, store.read_table(one), tmp_path / "report").read_text()  # the worst case, per split
+    assert "| atoms | train | 9 | 3 |" in md and "| atoms | test | 4 | 1 |" in md and "molecules_v_xc.png" in md
     # a second run resumes: nothing to run, nothing rewritten
     p = qpnn("run", f, "--out", one)
     assert "0 to run" in p.stdout
