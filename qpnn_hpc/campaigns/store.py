@@ -25,6 +25,10 @@ datasets are contiguous and allocated at creation, so later writes touch raw dat
 (no metadata); a row's status is written last. A process killed at any moment leaves a
 readable file in which every row marked done is complete.
 
+One writer per file: HDF5's file locking is off (see :func:`open_file`), so a run takes
+``<path>.lock`` (:mod:`qpnn_hpc.campaigns.lock`, by rank 0) before it calls :func:`create`
+or opens a :class:`Writer`; the engine does this (:func:`qpnn_hpc.campaigns.engine.run_campaign`).
+
 Writers: with parallel h5py (``h5py.get_config().mpi``) every rank opens the file with
 driver='mpio' and writes its own rows (independent raw-data writes); otherwise rank 0
 writes everything it gathers. The layout is the same either way.
