@@ -242,6 +242,9 @@ class Lock:
                 self.path.unlink()
         except FileNotFoundError:
             pass
+        except OSError as e:  # e.g. the folder made read-only meanwhile: say so, keep the run's own outcome
+            print(f"qpnn-hpc run: warning: could not remove the lock {str(self.path)!r} ({e.strerror}); "
+                  "delete it", file=sys.stderr, flush=True)
 
 
 def acquire(out: str | Path) -> Lock:
