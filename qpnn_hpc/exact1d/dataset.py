@@ -40,8 +40,16 @@ What each row states of its own accuracy (:func:`solve_system`):
   points per bohr is within 1 % of the extrapolated error (Z = 2, alpha = 0.65: 3.83 vs
   3.81 mHa). Where the second electron is unbound, E2 converges only as dx (the
   truncated stencil puts the wall a grid step outside the box; Z = 0.5, alpha = 1:
-  differences 0.81 and 0.38 mHa): there the dx^2 estimate is about 2.5x too small. Only
-  the grid error: the box error is not in it (``bound`` below).
+  differences 0.81 and 0.38 mHa): there the dx^2 estimate is about 2.5x too small. For
+  molecules the nuclei at +-r/2 fall anywhere in a grid cell and the error depends on where
+  (E1(r) carries ~1 mHa of grid-scale noise): the coarse grid puts them at the same place
+  in a cell (:meth:`SystemSpec.coarse_grid`), and the estimate is then within 0.5x - 2.7x of
+  the error extrapolated from 24 and 36 points per bohr (6 r values). Only the grid error:
+  the box error is not in it (``bound`` below). Measured worst case, seed 002's grid: E1 3.83,
+  E2 6.65 mHa (atoms, Z = 2, alpha = 0.65), 1.11 and 2.06 mHa (molecules); 24 bohr at 28
+  points per bohr: 0.70 and 1.21 mHa. The engine writes root attributes before the run, so
+  the worst case over the rows is computed from the columns (:func:`accuracy`, :func:`read`,
+  the report), not stored as an attribute.
 * ``bound`` (1/0): A > E1_grid_error + E2_grid_error. A box raises E2 (variational) and
   leaves E1 converged, so A > 0 in the box proves the second electron bound; where
   ``bound`` = 0, E2, A and Eg depend on the box (the electron leans on the walls).
@@ -385,9 +393,12 @@ def grid_attrs(spec: SystemSpec) -> dict:
                        ("; profiles resampled onto the stored grid (V exact; n1, n2, v_H, v_xc by cubic spline; "
                         "v_s = V + v_H + v_xc), scalars from the solve grid" if spec.resampled else
                         " (the stored grid)")),
-        "grid_error": (f"E1_grid_error, E2_grid_error: Richardson as dx^2 from one coarser solve on "
-                       f"{len(spec.coarse_grid())} points in the same box; the worst case over rows is "
-                       "computed by qpnn_hpc.exact1d.dataset.accuracy (read() returns it; the report shows it)"),
+        "grid_error": (f"E1_grid_error, E2_grid_error: estimated |E(dx) - E(0)|, Richardson as dx^2 from one "
+                       f"coarser solve in the same box, about 1/{RICHARDSON_RATIO:g} of the intervals (an even "
+                       "number; a molecule's nuclei at the same place in a cell: SystemSpec.coarse_grid; "
+                       f"{len(spec.coarse_grid())} points for the first system); box error not included; the "
+                       "worst case over rows is computed by qpnn_hpc.exact1d.dataset.accuracy (read() returns it; "
+                       "the report shows it)"),
         "bound": "1 if A > E1_grid_error + E2_grid_error; 0: E2, A and Eg depend on the box",
         "kohn_sham": ("exact KS data of the two-electron singlet (qpnn_hpc.exact1d.kohn_sham): phi = sqrt(n2/2), "
                       "v_s = eps_s + phi''/(2 phi) with the solver's stencil, eps_s = E2 - E1; v_s and v_xc NaN "
