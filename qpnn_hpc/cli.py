@@ -116,10 +116,17 @@ def _status(args) -> int:
     table = store.read_table(args.results)
     kind = kinds.get(table["kind"])
     counts = store.status_counts(args.results)
+    warned = ([i for i in (table["status"] == store.DONE).nonzero()[0] if table["warnings"][i]]
+              if "warnings" in table else [])  # the named warnings of done rows (issue 12)
     print(f"{args.results}: {kind.name} campaign {table.get('campaign_name', '?')!r}, {sum(counts.values())} "
-          "tasks: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+          "tasks: " + ", ".join(f"{v} {k}" + (f" ({len(warned)} with warnings)" if k == "done" and "warnings"
+                                              in table else "") for k, v in counts.items()))
     for i in (table["status"] == store.FAILED).nonzero()[0][:20]:
         print(f"  failed {table['id'][i]} ({kind.describe(table, i)}): {table['reason'][i]}")
+    for i in warned[:20]:
+        print(f"  warning {table['id'][i]} ({kind.describe(table, i)}): {table['warnings'][i]}")
+    if len(warned) > 20:
+        print(f"  ... {len(warned) - 20} more with warnings (`qpnn-hpc report` lists them all)")
     return 0
 
 

@@ -24,8 +24,10 @@ canonical spec). Systems may override defaults for themselves with a nested
 ``[systems.overrides]`` table (same shape as ``[defaults]``). Trials that differ only in
 their seed train as one batched model (``--batch K``).
 
-Rows: the scalars of :class:`~qpnn_hpc.inverse.trial.TrialResult` (energies in Hartree),
-the loss curve, the potential along the system's evaluation line and the anchor.
+Rows: the scalars of :class:`~qpnn_hpc.inverse.trial.TrialResult` (energies in Hartree) with
+the quality diagnostics (:mod:`qpnn_hpc.inverse.quality`), the loss curve, the potential and
+the density along the system's evaluation line, the anchor, and ``warnings``: the named
+warnings of a done trial ("" for none; ``qpnn-hpc status`` counts and lists them).
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import numpy as np
 
 from qpnn_hpc.campaigns.kinds import Column, Kind
 from qpnn_hpc.config import ConfigError, check, field
+from qpnn_hpc.inverse import quality
 from qpnn_hpc.inverse.models import preset_table
 from qpnn_hpc.inverse.trial import SCALARS, TrialSpec, batch_key, build_system, run_trials
 
@@ -130,7 +133,10 @@ def expand(config: CampaignConfig, base: Path) -> tuple[str, list[TrialSpec]]:
 UNITS = {"energy": "Hartree", "energy_metropolis": "Hartree", "energy_err": "Hartree",
          "energy_exact": "Hartree", "eps": "Hartree", "anchor_value": "Hartree", "potential": "Hartree",
          "potential_true": "Hartree", "grid": "bohr", "anchor": "bohr",
-         "loss_curve": "Hartree^2/bohr^2 (qpnn, qpnn_ms) or Hartree (mpnn)", "acceptance": "1", "rhat": "1"}
+         "loss_curve": "Hartree^2/bohr^2 (qpnn, qpnn_ms) or Hartree (mpnn)", "acceptance": "1", "rhat": "1",
+         "density_line": "1 (relative to its maximum on the line)",
+         **{name: units for name, (units, _) in quality.COLUMNS.items()}}
+WARNINGS_BYTES = 512  # /results/warnings: the named warnings of a row, UTF-8
 
 
 def cost(spec: TrialSpec) -> float:
@@ -143,10 +149,13 @@ def cost(spec: TrialSpec) -> float:
 def columns(specs) -> list[Column]:
     epochs = max(s.train.epochs for s in specs)
     grid = max(s.eval.grid_points for s in specs)
-    cols = [Column(n, units=UNITS.get(n, "")) for n in SCALARS if n != "wall_time"]
+    cols = [Column(n, units=UNITS.get(n, ""), description=quality.COLUMNS.get(n, ("", ""))[1])
+            for n in SCALARS if n != "wall_time"]
     cols += [Column("loss_curve", shape=(epochs,), units=UNITS["loss_curve"])]
-    cols += [Column(n, shape=(grid,), units=UNITS[n]) for n in ("grid", "potential", "potential_true")]
+    cols += [Column(n, shape=(grid,), units=UNITS[n])
+             for n in ("grid", "potential", "potential_true", "density_line")]
     cols += [Column("anchor", shape=(3,), units="bohr")]
+    cols += [Column("warnings", dtype=f"S{WARNINGS_BYTES}", description="named warnings of a done trial")]
     return cols
 
 
@@ -160,7 +169,9 @@ def run(specs, device, comm=None) -> list[dict]:
     for r in run_trials(specs, device, comm):
         row = {k: getattr(r, k) for k in SCALARS if k != "wall_time"}
         row.update(status=r.status, reason=r.reason, loss_curve=r.loss_curve, grid=r.grid,
-                   potential=r.potential, potential_true=r.potential_true, anchor=np.asarray(r.anchor))
+                   potential=r.potential, potential_true=r.potential_true, anchor=np.asarray(r.anchor),
+                   density_line=r.density_line,
+                   warnings=r.warnings.encode()[:WARNINGS_BYTES].decode("utf-8", "ignore").encode())
         rows.append(row)
     return rows
 

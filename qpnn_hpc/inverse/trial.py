@@ -26,6 +26,7 @@ from qpnn_hpc.inverse import chains as chains_mod
 from qpnn_hpc.inverse import divergence
 from qpnn_hpc.inverse import losses
 from qpnn_hpc.inverse import metrics
+from qpnn_hpc.inverse import quality
 from qpnn_hpc import parallel
 from qpnn_hpc.config import check, field, from_dict, seed_from, spec_hash, to_dict
 from qpnn_hpc.inverse.losses import LossConfig
@@ -35,9 +36,10 @@ from qpnn_hpc.inverse.systems import System, make_system
 from qpnn_hpc.inverse.training import TrainConfig, first_nonfinite, fit
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-#: The scalar results of a trial, in the order of the results file.
+#: The scalar results of a trial, in the order of the results file (the quality diagnostics of
+#: :mod:`qpnn_hpc.inverse.quality` after the seed's).
 SCALARS = ("energy", "energy_metropolis", "energy_err", "energy_exact", "eps", "acceptance", "rhat",
-           "anchor_value", "wall_time")
+           "anchor_value", *quality.COLUMNS, "wall_time")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,15 @@ class TrialResult:
     anchor: tuple                    # r0 (bohr)
     anchor_value: float              # V(r0) (Ha)
     wall_time: float                 # seconds (the batch's time divided by its size)
+    # quality checks (qpnn_hpc.inverse.quality; NaN where not computed)
+    residual: float = float("nan")        # local-energy spread sigma_E (Ha)
+    residual_relative: float = float("nan")  # sigma_E / sigma(k/2): the fraction of U*'s variation missed
+    eps_density: float = float("nan")     # |psi|^2-weighted RMS of U - V - <U - V> (Ha)
+    offset_density: float = float("nan")  # |psi|^2-weighted mean of U - V (Ha)
+    anchor_gap: float = float("nan")      # E - E*, E* = V(r0) - k(r0)/2 (Ha)
+    round_trip: float = float("nan")      # relative L2 of the round trip (1D line systems)
+    warnings: str = ""                    # the verdict's named warnings of a done trial ("" none)
+    density_line: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))  # along grid, max 1
 
     def scalars(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in SCALARS}
@@ -221,7 +232,8 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
 def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device, comm) -> list[TrialResult]:
     spec0, K = specs[0], len(specs)
     ev = spec0.eval
-    e_metro, e_err, rhat, acc = chains_mod.metropolis_energy(system, model, specs, dtype, device, comm)
+    e_metro, e_err, rhat, acc, sigma_e, eps_dens, offset, sigma_k = chains_mod.metropolis_energy(
+        system, model, specs, dtype, device, comm, with_spread=True)
     if spec0.method == "qpnn":
         xu = torch.stack([uniform_points(system.box, ev.uniform_energy_points,
                                          _generator(s, "energy-points", device), dtype, device) for s in specs])
@@ -240,6 +252,9 @@ def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device,
         u_grid = model(xg.expand(K, -1, -1)).cpu().numpy().astype(np.float64)
         v_grid = (system.potential(xg.to(torch.float64)).cpu().numpy() if system.has_potential
                   else np.full(len(s), np.nan))
+        logp_line = system.log_density(xg.to(torch.float64)).cpu().numpy()
+    dens_line = np.exp(logp_line - np.max(logp_line[np.isfinite(logp_line)], initial=0.0))
+    e_star = quality.anchor_energy(system, anchor_pt, anchor_val)
     bad = first_nonfinite(curve)
     diverged = _diverged(specs, system, model, curve, energy, anchor_pt, anchor_val, dtype, device)
     out = []
@@ -247,6 +262,11 @@ def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device,
         reason = (f"non-finite loss at epoch {bad[k]}" if bad[k] is not None else
                   "non-finite energy" if not np.isfinite(float(energy[k])) else diverged[k] or "")
         failed = bool(reason)
+        diag = dict(rhat=float(rhat[k]), residual=float(sigma_e[k]),
+                    residual_relative=float(sigma_e[k] / sigma_k[k]) if sigma_k[k] > 0 else float("nan"),
+                    eps_density=float(eps_dens[k]),
+                    offset_density=float(offset[k]), anchor_gap=float(energy[k]) - e_star,
+                    round_trip=quality.round_trip_line(system, s, u_grid[k]))
         out.append(TrialResult(
             trial_id=spec.id, spec_json=spec.to_json(), status="failed" if failed else "done",
             reason=reason, energy=float(energy[k]), energy_metropolis=float(e_metro[k]),
@@ -255,7 +275,8 @@ def _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device,
             eps=float(eps[k]), acceptance=float(acc[k]),
             rhat=float(rhat[k]), loss_curve=curve[k].cpu().numpy(),
             grid=s, potential=u_grid[k], potential_true=v_grid, anchor=tuple(anchor_pt),
-            anchor_value=anchor_val, wall_time=0.0))
+            anchor_value=anchor_val, wall_time=0.0, **{k: v for k, v in diag.items() if k != "rhat"},
+            warnings="" if failed else quality.verdict(diag), density_line=dens_line))
     return out
 
 
