@@ -90,15 +90,29 @@ def _blas_threads(campaign) -> None:
             os.environ.setdefault(var, str(n))
 
 
+def _shard(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not m or not 0 <= int(m.group(1)) < int(m.group(2)):
+        raise ConfigError(f"--shard: expected K/N with 0 <= K < N (e.g. 0/4, or ${{SLURM_ARRAY_TASK_ID}}/4 in a "
+                          f"job array), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
 def _run(args) -> int:
     _blas_threads(args.campaign)
     from qpnn_hpc.campaigns.engine import run_campaign
-    counts = run_campaign(args.campaign, args.out, batch=args.batch, device=args.device, progress=not args.quiet,
+    out, tasks = args.out, None
+    if args.shard is not None:  # shard k of N into its own file (merged later by `qpnn-hpc merge`)
+        from qpnn_hpc.campaigns import files, shards
+        k, n = _shard(args.shard)
+        tasks = shards.shard_tasks(files.load(args.campaign), k, n)
+        out = shards.shard_path(args.out, k, n)
+    counts = run_campaign(args.campaign, out, batch=args.batch, device=args.device, progress=not args.quiet,
                           writer=args.writer, chains_over_ranks=args.chains_over_ranks,
-                          retry_failed=args.retry_failed)
+                          retry_failed=args.retry_failed, tasks=tasks)
     if counts.get("failed"):
         if _rank() == 0:
-            print(f"qpnn-hpc run: {counts['failed']} task(s) failed (`qpnn-hpc status {args.out}` says why); "
+            print(f"qpnn-hpc run: {counts['failed']} task(s) failed (`qpnn-hpc status {out}` says why); "
                   "`--retry-failed` runs them again", file=sys.stderr)
         return EXIT_FAILED_TASKS
     return 0
@@ -243,6 +257,9 @@ def parser() -> argparse.ArgumentParser:
                      help="run tasks one at a time on all ranks, spreading each task's evaluation chain "
                           "blocks (eval.chain_blocks) over the ranks")
     run.add_argument("--retry-failed", action="store_true", help="run failed tasks again (default: only pending)")
+    run.add_argument("--shard", metavar="K/N", default=None,
+                     help="run only shard K of N of the campaign (0 <= K < N) into OUT.shard<K>-of-<N>.h5 beside "
+                          "--out, as the jobs of a Slurm array do; `qpnn-hpc merge` combines the shard files")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.set_defaults(fn=_run)
     st = _verb(sub, "status", "done / failed / pending tasks of a results file (or of every stage "

@@ -210,14 +210,31 @@ def test_run_unreadable_campaign_file(tmp_path, tiny, unprivileged):
     assert str(camp) in line and not (tmp_path / "r.h5").exists()
 
 
-# Fixed by another engineer in qpnn_hpc/inverse/systems.py (the HO normalisation overflowed:
-# OverflowError traceback, exit 1); this test is the CLI's side of it.
-def test_ho_level_200_is_one_line_FIX_IN_SYSTEMS_PY(tmp_path, tiny):
+# The HO normalisation overflowed (OverflowError traceback, exit 1); systems.py now uses a
+# stable recurrence and refuses a level whose turning point leaves the box: the CLI's side.
+def test_ho_level_200_is_one_line(tmp_path, tiny):
     camp = tmp_path / "ho200.toml"
     camp.write_text(tiny[0].read_text().replace("levels = [0]", "levels = [200]"))
     assert "levels = [200]" in camp.read_text()
     line = one_line_error(qpnn("run", camp, "--out", tmp_path / "r.h5", "--quiet", check=False), "run")
     assert "levels" in line
+
+
+def test_run_one_shard_and_merge(tmp_path, tiny):
+    """`run --shard K/N` (what the jobs of a --dry-run array script run): each shard into its
+    own file, `merge` gives the rows of the 1-process file; a bad shard is one line."""
+    campaign, full = tiny
+    out = tmp_path / "r.h5"
+    for k in (0, 1):
+        qpnn("run", campaign, "--out", out, "--shard", f"{k}/2", "--quiet")
+    shards = [tmp_path / f"r.shard{k}-of-2.h5" for k in (0, 1)]
+    with h5py.File(shards[0], "r") as f:
+        assert list(f["tasks/status"][:]) == [1, 0]  # shard 0 ran task 0 only
+    qpnn("merge", *shards, "--out", out)
+    with h5py.File(out, "r") as a, h5py.File(full, "r") as b:
+        np.testing.assert_array_equal(a["results/energy"][:], b["results/energy"][:])
+    line = one_line_error(qpnn("run", campaign, "--out", out, "--shard", "2/2", check=False), "run")
+    assert "--shard: expected K/N with 0 <= K < N" in line
 
 
 # --- --version, help -------------------------------------------------------------------------

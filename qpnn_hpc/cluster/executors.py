@@ -3,7 +3,8 @@
     backend = executors.get("slurm")          # or "local", "debug"
     backend.check(res)                        # ConfigError if this backend cannot run it
     ex = backend.executor(folder, res)        # a submitit executor with the resources set
-    text = backend.preview(folder, res, array=4)   # the sbatch script (slurm only), nothing submitted
+    text = backend.preview(folder, res, ["jobs/X.toml", "--out", "X.h5"], array=4)
+                                              # a standalone sbatch script (slurm only), nothing submitted
 
 :class:`Resources` holds what a user asks for (nodes, MPI tasks per node, GPUs, time,
 partition, account, set-up lines such as ``module load``); each backend translates it
@@ -25,11 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from qpnn_hpc.cluster.sbatch import ENV_SETUP
 from qpnn_hpc.config import ConfigError
 
-# Exported in every Slurm job before srun: one BLAS/torch thread per CPU Slurm gave the
-# task (an explicit OMP_NUM_THREADS in a --setup line or the environment wins).
-THREADS_SETUP = 'export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}'
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class Backend:
     def executor(self, folder: Path, res: Resources):
         raise NotImplementedError
 
-    def preview(self, folder: Path, res: Resources, array: Optional[int] = None) -> str:
+    def preview(self, folder: Path, res: Resources, run_args: list, array: Optional[int] = None) -> str:
         raise ConfigError(f"--dry-run: only the slurm executor writes a batch script (not {self.name})")
 
 
@@ -88,12 +87,12 @@ class SlurmBackend(Backend):
     name = "slurm"
     waits = False
 
-    def _parameters(self, res: Resources) -> dict:
+    def parameters(self, res: Resources) -> dict:
         """SlurmExecutor parameters (sbatch option names) for ``res``."""
         extra = {"requeue": True}
         extra.update(dict(res.sbatch))
         p = dict(job_name=res.name, nodes=res.nodes, ntasks_per_node=res.tasks_per_node, time=res.time_min,
-                 setup=[THREADS_SETUP, *res.setup], srun_args=[f"--mpi={res.srun_mpi}"],
+                 setup=[*ENV_SETUP, *res.setup], srun_args=[f"--mpi={res.srun_mpi}"],
                  signal_delay_s=res.signal_delay_s, additional_parameters=extra)
         optional = dict(cpus_per_task=res.cpus_per_task, gpus_per_node=res.gpus_per_node or None,
                         partition=res.partition, account=res.account,
@@ -108,31 +107,18 @@ class SlurmBackend(Backend):
         except RuntimeError as e:  # no srun on this machine
             raise ConfigError(f"--executor slurm: {e}; use --executor local or debug here, "
                               "or --dry-run to see the batch script") from None
-        ex.update_parameters(**self._parameters(res))
+        ex.update_parameters(**self.parameters(res))
         return ex
 
-    def preview(self, folder: Path, res: Resources, array: Optional[int] = None) -> str:
-        """The sbatch script submitit would write (the same text; no srun needed)."""
-        ex = _preview_executor(folder, res.max_requeue)
-        ex.update_parameters(**self._parameters(res))
-        if array is not None:
-            ex.parameters["map_count"] = array  # what submitit sets for a job array
-        return ex._make_submission_file_text(ex._submitit_command_str, "preview")
+    def preview(self, folder: Path, res: Resources, run_args: list, array: Optional[int] = None) -> str:
+        """A standalone sbatch script running ``qpnn-hpc run RUN_ARGS`` with these resources
+        (:mod:`qpnn_hpc.cluster.sbatch`); no srun needed, nothing submitted."""
+        from qpnn_hpc.cluster import sbatch
+        return sbatch.script(res, folder, run_args, array)
 
 
 def _mem(gb: float) -> str:
     return f"{int(gb)}GB" if gb == int(gb) else f"{int(gb * 1024)}MB"
-
-
-def _preview_executor(folder: Path, max_num_timeout: int):
-    """A SlurmExecutor that can be built without srun (it only writes the script)."""
-    import submitit
-
-    class Preview(submitit.SlurmExecutor):
-        @classmethod
-        def affinity(cls) -> int:  # the real one is -1 without srun
-            return 1
-    return Preview(folder=folder, max_num_timeout=max_num_timeout)
 
 
 class LocalBackend(Backend):

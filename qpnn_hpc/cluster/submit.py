@@ -97,7 +97,13 @@ def submit(campaign_file, out, res: executors.Resources, executor: str = "slurm"
     for o in outs:
         _check_out(camp, o)
     if dry_run:
-        return {"script": backend.preview(job_folder, res, array), "outs": outs, "folder": folder, "jobs": []}
+        run_args = [str(campaign_file), "--out", str(out)]
+        for flag, value, default in (("--batch", batch, None), ("--device", device, "auto"),
+                                     ("--writer", writer, "auto")):
+            if value != default:
+                run_args += [flag, str(value)]
+        return {"script": backend.preview(folder, res, run_args, array), "outs": outs, "folder": folder,
+                "jobs": []}
 
     busy = jobrecord.active_jobs(out, outs)  # two jobs must never write one file
     if busy:

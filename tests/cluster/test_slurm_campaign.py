@@ -212,12 +212,17 @@ def test_mpi_job_over_srun(mpi_run):
     assert _pending_per_run(folder / job / f"{job}_0_log.out") == [12]  # one run, every task once
     log = (folder / job / f"{job}_0_log.out").read_text()
     assert "2 rank(s), parallel HDF5" in log
-    # the sbatch script submitit wrote is what --dry-run prints
+    # the resources (#SBATCH lines) of the script submitit wrote are those --dry-run prints;
+    # only the signal (to the batch shell, which requeues), the log and submitit's wckey differ
     script = (folder / job / f"{job}_submission.sh").read_text()
     assert "#SBATCH --ntasks-per-node=2" in script and "--mpi=pmix" in script and "#SBATCH --requeue" in script
     dry = qpnn("submit", TINY, "--out", out, "--partition", "debug", "--time", "10", "--nodes", "1",
                "--ntasks-per-node", "2", "--dry-run").stdout
-    assert dry == script
+
+    def resources(text):
+        return {line for line in text.splitlines() if line.startswith("#SBATCH")
+                and not re.match(r"#SBATCH --(signal|output|error|wckey)=", line)}
+    assert resources(dry) == resources(script)
     # status shows the Slurm state (no accounting here: squeue) and the file's counts
     s = qpnn("status", out).stdout
     assert re.search(rf"job {job}: COMPLETED \[(squeue|sacct)\]", s), s
@@ -342,3 +347,27 @@ def test_cpu_sbatch_script_requeues_itself(slurm, tmp_path):
     text = log.read_text()
     assert "requeueing job" in text and "(restart 1)" in text and "srun exited with status 0" in text, text
     print(f"sbatch script job {job}: runs with {pending} pending; {time.monotonic() - t0:.1f} s in all")
+
+
+def test_dry_run_script_runs_with_sbatch_and_requeues_itself(slurm, tmp_path):
+    """The script `qpnn-hpc submit --dry-run` prints, submitted as is with sbatch: 2 ranks
+    over srun run `qpnn-hpc run`; on USR2 to the batch shell (its --signal=B:USR2@...) it
+    requeues the job, and the rerun resumes the file (nothing lost or repeated)."""
+    camp = _slow_campaign(tmp_path)
+    out = tmp_path / "slow.h5"
+    text = qpnn("submit", camp, "--out", out, "--partition", "debug", "--time", "10", "--ntasks-per-node", "2",
+                "--cpus-per-task", "1", "--dry-run").stdout
+    assert "qpnn-hpc run " in text and "submitit" not in text
+    (tmp_path / "job.sbatch").write_text(text)
+    r = subprocess.run(["sbatch", "--parsable", str(tmp_path / "job.sbatch")], capture_output=True, text=True,
+                       env=_env(), cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip().split(";")[0]
+    log = tmp_path / f"slow.h5.{job}.log"
+    snapshots = []
+    _interrupt(job, out, tmp_path, lambda: subprocess.run(["scancel", "--batch", "--signal=USR2", job], check=True,
+                                                          timeout=30), snapshots)
+    _wait_done(job, tmp_path)
+    _check_resumed(out, log, snapshots)
+    text = log.read_text()
+    assert "requeueing job" in text and "(restart 1)" in text and "srun exited with status 0" in text, text

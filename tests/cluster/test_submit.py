@@ -41,13 +41,15 @@ SCRIPTS = {
 
 
 def _normalise(text: str, out_dir: Path) -> str:
-    return text.replace(shlex.quote(sys.executable), "<PYTHON>").replace(str(out_dir), "<OUT_DIR>")
+    bindir = str(Path(sys.executable).parent)
+    return text.replace(bindir, "<VENV_BIN>").replace(str(out_dir), "<OUT_DIR>").replace(str(ROOT), "<REPO>")
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_sbatch_script_matches_golden(name, tmp_path, capsys):
-    """The exact script submitit writes for fixed options (--dry-run builds it with the same
-    executor that submits; the cluster test checks the two agree on a real Slurm)."""
+    """The exact standalone script --dry-run prints for fixed options: its #SBATCH lines are
+    the submitit submission's (the cluster test compares them on a real Slurm and submits
+    this script with sbatch), its command `qpnn-hpc run ...` from the --setup environment."""
     assert main(["submit", str(TINY), "--out", str(tmp_path / "results.h5"), *SCRIPTS[name], "--dry-run"]) == 0
     text = _normalise(capsys.readouterr().out, tmp_path)
     golden = GOLDEN / name
@@ -55,8 +57,15 @@ def test_sbatch_script_matches_golden(name, tmp_path, capsys):
         golden.write_text(text)
     assert text == golden.read_text(), f"sbatch script changed; if intended: QPNN_UPDATE_GOLDEN=1 pytest {__file__}"
     # what each golden pins, in words
-    assert "#SBATCH --requeue" in text and "#SBATCH --signal=USR2@" in text
-    assert "srun --unbuffered" in text and "--mpi=pmix" in text and "-m submitit.core._submit" in text
+    assert "#SBATCH --requeue" in text and "#SBATCH --signal=B:USR2@" in text and "trap requeue USR2" in text
+    assert "submitit" not in text and "export OMPI_MCA_osc=${OMPI_MCA_osc:-^ucx}" in text
+    command = next(line for line in text.splitlines() if line.startswith("srun "))
+    if "--setup" in SCRIPTS[name]:  # the qpnn-hpc of the environment the set-up lines prepare
+        assert command.startswith("srun --mpi=pmix qpnn-hpc run ") and "<PYTHON>" not in text
+    else:  # this environment's, by absolute path
+        assert command.split()[2] == "<VENV_BIN>/qpnn-hpc"
+    assert "run <REPO>/jobs/tiny.toml --out <OUT_DIR>/results.h5" in command
+    assert ("--array" in SCRIPTS[name]) == ('--shard "$SLURM_ARRAY_TASK_ID/4"' in command)
     assert not list(tmp_path.iterdir())  # a dry run submits and records nothing
 
 
