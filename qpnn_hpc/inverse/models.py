@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -61,6 +61,30 @@ def preset_table(name: str, where: str = "model") -> dict:
     if name not in PRESETS:
         raise ConfigError(f"{where}: unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
     return to_dict(PRESETS[name])
+
+
+#: An anchor closer than this to a kink of the network's inputs is refused (bohr): the 3D HO
+#: with the anchor on the origin (the kink of |x|) learned a dip there that pinned U(0) = V(0)
+#: with U - V ~ +0.025 Ha elsewhere; 0.05 bohr is well inside the width of such a dip.
+KINK_CLEARANCE = 0.05
+
+
+def anchor_on_kink(config: ModelConfig, dim: int, point) -> Optional[str]:
+    """Why the gauge anchor r0 (bohr) sits on a kink of the network's inputs, or None.
+
+    With ``radius_input`` (D > 1) the input |x| is not differentiable at x = 0: the network
+    can learn a narrow dip (or spike) there at almost no cost in the loss (few points land in
+    the small volume around it), and an anchor on it fixes U(r0) = V(r0) on the dip while U is
+    shifted by a constant everywhere else: every energy is off by that constant, silently.
+    ``log_radius`` inputs (ln r) are smooth for r > 0, where every radial box lies."""
+    if config.radius_input and dim > 1:
+        r = math.sqrt(sum(float(p) ** 2 for p in point))
+        if r < KINK_CLEARANCE:
+            return (f"{[float(p) for p in point]} is {r:.3g} bohr from the origin, where the network's input |x| "
+                    f"(model.radius_input) has a kink: a narrow dip learned there pins U(r0) = V(r0) while U - V "
+                    f"is off elsewhere (3D HO: +17 to +32 mHa); choose a point at least {KINK_CLEARANCE} bohr "
+                    "from the origin where the density is not small, or set radius_input = false")
+    return None
 
 
 class PotentialNet(nn.Module):

@@ -128,7 +128,7 @@ class HarmonicOscillator(System):
         self.dim = p.dim
         self.box = tuple((-p.half_width, p.half_width) for _ in range(p.dim))
         self.exact_energy = p.omega * (sum(p.levels) + p.dim / 2)
-        self.default_anchor = tuple(0.0 for _ in range(p.dim))
+        self.default_anchor = self.smooth_anchor(p)
         # every level's classical turning point inside the box (else the density is cut by it)
         for i, n in enumerate(p.levels):
             turn = math.sqrt((2 * n + 1) / p.omega)
@@ -136,6 +136,29 @@ class HarmonicOscillator(System):
                   f"level {n} (axis {i}) reaches |x| = {turn:.3g} bohr (classical turning point "
                   f"sqrt((2n+1)/omega)), beyond half_width = {p.half_width:g}: raise half_width above "
                   f"{turn + 3 / math.sqrt(p.omega):.3g} bohr or choose a lower level")
+
+    @classmethod
+    def smooth_anchor(cls, p: HarmonicOscillatorParams) -> tuple:
+        """The default anchor r0 (bohr): on every axis the maximum of |phi_{n_i}| nearest the origin
+        on the side x_i >= 0 (0 for even n_i, never a node), and in D > 1 never the origin itself:
+        there the network's input |x| (``model.radius_input``) has a kink, on which the network
+        learns a narrow dip that pins U(r0) = V(r0) while U - V is off by a constant elsewhere
+        (measured on the 3D HO: +17 to +32 mHa). If every axis gives 0, axis 0 moves to the next
+        maximum of |phi_{n_0}| (y = 1, psi^2 = e^-1 of its peak, for n_0 = 0)."""
+        maxima = [cls._maxima(n) for n in p.levels]
+        y = [m[0] for m in maxima]
+        if p.dim > 1 and not any(y):
+            y[0] = maxima[0][1] if len(maxima[0]) > 1 else 1.0
+        return tuple(float(v) / math.sqrt(p.omega) for v in y)
+
+    @classmethod
+    def _maxima(cls, n: int) -> list:
+        """Local maxima of |phi_n(y)| on y >= 0, increasing (0.0 for even n), rounded to 1e-3."""
+        y = torch.linspace(0.0, math.sqrt(2 * n + 1) + 1.0, 100001, dtype=torch.float64)
+        a = cls.hermite_function(n, y).abs()
+        inner = torch.nonzero((a[1:-1] > a[:-2]) & (a[1:-1] >= a[2:]))[:, 0] + 1
+        out = [0.0] if n % 2 == 0 else []
+        return out + [round(float(y[i]), 3) for i in inner]
 
     @staticmethod
     def hermite_function(n: int, y: torch.Tensor) -> torch.Tensor:
@@ -219,6 +242,88 @@ class Hydrogen1s(System):
         return s, pts
 
 
+#: Hydrogen-like real orbitals in 3D Cartesian coordinates, oriented along the x axis (the
+#: evaluation line): name -> (n, l, psi / (Z^(3/2) e^(-Z r / n)) as a function of (Z x, Z r)).
+#: psi_2p = 2p_x; psi_3d = 3d with m = 0 about the x axis (3 x^2 - r^2, the "d_x2" lobes on the axis).
+HYDROGEN_STATES = {
+    "1s": (1, 0, lambda zx, zr: torch.full_like(zr, 1.0 / math.sqrt(math.pi))),
+    "2s": (2, 0, lambda zx, zr: (2.0 - zr) / math.sqrt(32.0 * math.pi)),
+    "2p": (2, 1, lambda zx, zr: zx / math.sqrt(32.0 * math.pi)),
+    "3d": (3, 2, lambda zx, zr: (3.0 * zx * zx - zr * zr) / (81.0 * math.sqrt(6.0 * math.pi))),
+}
+
+
+@dataclass(frozen=True)
+class HydrogenLikeParams:
+    state: str = field("2s", help=f"orbital: one of {sorted(HYDROGEN_STATES)} (2p = 2p_x; 3d = m = 0 about x)")
+    Z: float = field(1.0, help="nuclear charge (e)")
+    half_width: Optional[float] = field(None, help="sampling box [-half_width, half_width]^3 (bohr); default: "
+                                        "the radius holding 99.5% of the density, rounded up to 0.5 bohr")
+    anchor: Optional[tuple[float, float, float]] = field(
+        None, help="gauge anchor r0 (bohr); default: (r_max, 0, 0) at the outer maximum of the radial "
+                   "density r^2 |psi|^2 along the x axis (off the nucleus and every node)")
+
+    def __post_init__(self):
+        check(self.state in HYDROGEN_STATES, "system.state",
+              f"unknown {self.state!r}; valid: {', '.join(sorted(HYDROGEN_STATES))}")
+        check(self.Z > 0, "system.Z", "must be > 0")
+        check(self.half_width is None or self.half_width > 0, "system.half_width", "must be > 0")
+
+
+class HydrogenLike(Hydrogen1s):
+    """A hydrogen-like eigenstate n l in 3D Cartesian coordinates (real orbitals, along x):
+      psi_1s = Z^(3/2) / sqrt(pi) e^(-Z r)
+      psi_2s = Z^(3/2) / sqrt(32 pi) (2 - Z r) e^(-Z r / 2)            (a node at r = 2/Z)
+      psi_2p = Z^(5/2) / sqrt(32 pi) x e^(-Z r / 2)                    (the plane x = 0)
+      psi_3d = Z^(7/2) / (81 sqrt(6 pi)) (3 x^2 - r^2) e^(-Z r / 3)     (the cone 3 x^2 = r^2)
+    V = -Z/r, E = -Z^2 / (2 n^2) (Hartree). Since psi is an eigenstate,
+      Lap psi / psi = 2 (V - E) = Z^2 / n^2 - 2 Z / r  (1/bohr^2)
+    everywhere off the nodes and the nucleus (analytic: no 0/0 at a node)."""
+
+    name = "hydrogen_like"
+
+    def __init__(self, p: HydrogenLikeParams):
+        self.p = p
+        self.n, self.l, self._angular = HYDROGEN_STATES[p.state]
+        self.exact_energy = -0.5 * p.Z ** 2 / self.n ** 2
+        hw = self.default_half_width(p.state, p.Z) if p.half_width is None else p.half_width
+        self.box = tuple((-hw, hw) for _ in range(3))
+        self.default_anchor = (tuple(float(a) for a in p.anchor) if p.anchor is not None
+                               else (self.radial_maximum(p.state, p.Z), 0.0, 0.0))
+
+    @staticmethod
+    def _radial_density(state: str, Z: float, r: np.ndarray) -> np.ndarray:
+        """r^2 R_nl(r)^2 up to a constant (1/bohr)."""
+        n, l, _ = HYDROGEN_STATES[state]
+        zr = Z * r
+        poly = 2.0 - zr if state == "2s" else np.ones_like(zr)
+        return (zr ** (l + 1) * poly) ** 2 * np.exp(-2.0 * zr / n)
+
+    @classmethod
+    def default_half_width(cls, state: str, Z: float) -> float:
+        """The radius (bohr) holding 99.5% of the density, rounded up to 0.5 bohr."""
+        r = np.linspace(0.0, 80.0 / Z, 80001)
+        cdf = np.cumsum(cls._radial_density(state, Z, r))
+        return math.ceil(2.0 * float(r[np.searchsorted(cdf, 0.995 * cdf[-1])])) / 2.0
+
+    @classmethod
+    def radial_maximum(cls, state: str, Z: float) -> float:
+        """The outermost maximum of r^2 R_nl^2 (bohr): 1/Z, (3 + sqrt 5)/Z, 4/Z, 9/Z for 1s-3d."""
+        return {"1s": 1.0, "2s": 3.0 + math.sqrt(5.0), "2p": 4.0, "3d": 9.0}[state] / Z
+
+    def psi(self, x):
+        Z = self.p.Z
+        r = self._r(x)
+        amp = Z ** 1.5 * self._angular(Z * x[..., 0], Z * r) * torch.exp(-Z * r / self.n)
+        return amp.abs()
+
+    def log_density(self, x):
+        return 2.0 * torch.log(self.psi(x))
+
+    def kinetic_local(self, x):
+        return self.p.Z ** 2 / self.n ** 2 - 2.0 * self.p.Z / self._r(x)
+
+
 # ----------------------------------------------------------------------------- tabulated
 
 class CubicSpline1D:
@@ -268,7 +373,9 @@ class TabulatedDensity(System):
     unless the table carries ``kinetic_local`` itself (from analytic rho, rho', Lap rho,
     the accurate route for quantum-chemistry densities), which is then splined.
     The spline is evaluated in torch: the gradient of the local energy (QPNN loss)
-    is exact for the interpolant."""
+    is exact for the interpolant. A density with a node (a zero inside the grid, or a local
+    minimum where ln n jumps, :meth:`find_node`) is refused naming the node's position unless
+    the table carries ``kinetic_local``: near a node the spline of ln n gives ~1/(x - x0)^2."""
 
     name = "tabulated"
 
@@ -284,9 +391,23 @@ class TabulatedDensity(System):
         check(not bad.any(), "system.density",
               f"{int(bad.sum())} NaN/inf value(s) (first at x = {x[bad][0] if bad.any() else 0:.4g}); "
               "clean the table before use")
+        zero = np.flatnonzero(n == 0)
+        inner = zero[(zero > 0) & (zero < x.size - 1)]
+        check(inner.size == 0 or n[inner[0] - 1] <= 0, "system.density",
+              f"vanishes at x = {x[inner[0]] if inner.size else 0:.4g} bohr inside the grid (a node): ln n is "
+              "-inf there; cut the grid at the node, or shift the grid off it and give a kinetic_local column "
+              "(Lap sqrt(n)/sqrt(n), e.g. from n' and Lap n through `qpnn-hpc density`)")
         check(bool(np.all(n > 0)), "system.density",
               f"must be positive everywhere; {int((n <= 0).sum())} value(s) <= 0 (first at x = "
               f"{x[n <= 0][0] if (n <= 0).any() else 0:.4g}); cut the grid where the density vanishes")
+        if kinetic_local is None:
+            node = self.find_node(x, n)
+            check(node is None, "system.density",
+                  f"has a node near x = {node or 0:.4g} bohr (ln n drops by more than {self.NODE_JUMP:g} per grid step "
+                  "there and rises again): the spline of ln n gives a kinetic term of order 1/(x - x0)^2 "
+                  "(~1e4 /bohr^2) next to it and a wrong energy; give a kinetic_local column "
+                  "(Lap sqrt(n)/sqrt(n), e.g. from n' and Lap n through `qpnn-hpc density`) or cut the grid "
+                  "at the node")
         self.geometry = "radial" if geometry == "radial" else "cartesian"
         if self.geometry == "radial":
             check(x[0] > 0, "system.x", "a radial grid must start at r > 0")
@@ -300,6 +421,29 @@ class TabulatedDensity(System):
         self.exact_energy = None if energy is None else float(energy)
         self.default_anchor = (0.5 * (lo + hi),) if anchor is None else (float(anchor),)
         self._anchor_value = None if anchor_value is None else float(anchor_value)
+
+    #: A node: an interior local minimum of n where the second difference of ln n,
+    #: ln n[i-1] - 2 ln n[i] + ln n[i+1], exceeds this. Near a node n ~ (x - x0)^2, so with x0 at
+    #: t grid steps from the minimum (t <= 1/2) it is 2 ln((1 - t^2)/t^2) >= 2 ln 3 = 2.2 on any grid;
+    #: a resolved smooth minimum (a barrier between two wells) gives (ln n)'' h^2, e.g. 0.04 for
+    #: (ln n)'' = 4 /bohr^2 at h = 0.1 bohr.
+    NODE_JUMP = 1.0
+
+    @classmethod
+    def find_node(cls, x: np.ndarray, n: np.ndarray) -> Optional[float]:
+        """The first node of a tabulated density n > 0 (bohr), or None: an interior local minimum
+        i with a second difference of ln n above :attr:`NODE_JUMP`, placed where the signed
+        amplitude +-sqrt(n), taken linear through x[i-1] and x[i+1], vanishes."""
+        u = np.log(n)
+        i = np.arange(1, n.size - 1)
+        minimum = (n[i] < n[i - 1]) & (n[i] <= n[i + 1])
+        jump = u[i - 1] - 2.0 * u[i] + u[i + 1]
+        hit = i[minimum & (jump > cls.NODE_JUMP)]
+        if hit.size == 0:
+            return None
+        k = int(hit[0])
+        a, b = math.sqrt(n[k - 1]), math.sqrt(n[k + 1])
+        return float((a * x[k + 1] + b * x[k - 1]) / (a + b))
 
     @staticmethod
     def _column(x, values, name):
@@ -386,6 +530,7 @@ class TabulatedDensity(System):
 _REGISTRY = {
     "harmonic_oscillator": (HarmonicOscillatorParams, HarmonicOscillator),
     "hydrogen": (HydrogenParams, Hydrogen1s),
+    "hydrogen_like": (HydrogenLikeParams, HydrogenLike),
     "tabulated": (TabulatedParams, TabulatedDensity.from_params),
 }
 

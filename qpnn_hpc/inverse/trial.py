@@ -84,7 +84,11 @@ class TrialSpec:
         spec = from_dict(cls, data)
         # validate the system, its anchor and the radial-only options now, not mid-campaign
         system = build_system(spec)
-        system.anchor(spec.loss.anchor, spec.loss.anchor_value)
+        r0, _ = system.anchor(spec.loss.anchor, spec.loss.anchor_value)
+        from qpnn_hpc.inverse.models import anchor_on_kink  # an anchor on a kink of the inputs (issue 12)
+        kink = anchor_on_kink(spec.model, system.dim, r0)
+        check(kink is None, "loss.anchor" if spec.loss.anchor is not None else "loss.anchor (unset: the "
+              f"system's default)", kink or "")
         radial = system.geometry == "radial"
         check(radial or not spec.model.log_radius, "model.log_radius",
               f"needs a radial system (input r > 0); {spec.system['name']!r} is {system.geometry}: "

@@ -176,3 +176,52 @@ def test_high_ho_level_is_normalised_and_a_too_small_box_refused():
     assert abs(float((s.psi(x) ** 2).sum()) * 0.0025 - 1) < 1e-10
     with pytest.raises(ConfigError, match=r"system.levels: level 200 .* turning point"):
         make_system("harmonic_oscillator", {"levels": [200]})
+
+
+def _ho1_table(x):
+    """The 1D HO first excited state (omega = 1): n = 2 x^2 e^(-x^2) / sqrt(pi), a node at 0."""
+    return 2 * x ** 2 * np.exp(-x ** 2) / np.sqrt(np.pi)
+
+
+@pytest.mark.parametrize("x0,h", [(0.0, 0.025), (1.3, 0.2)])
+def test_tabulated_density_with_a_node_is_refused_naming_it(tmp_path, x0, h):
+    """Issue 12: through the minimal table format (x, density) the spline of ln n spikes next
+    to a node (the kinetic term ~1/(x - x0)^2, 1e4 /bohr^2): refused, naming the node within a
+    grid step, on a fine and on a coarse grid, with the grid off the node."""
+    x = np.arange(-5.0, 5.0, h) + 0.37 * h
+    n = (x - x0) ** 2 * np.exp(-x ** 2)
+    with pytest.raises(ConfigError, match=r"^system.density: has a node near x = (\S+) bohr") as e:
+        TabulatedDensity(x, n)
+    assert abs(float(e.value.args[0].split("near x = ")[1].split()[0]) - x0) < h
+    # the same through a campaign's spec: refused before any work
+    f = tmp_path / "node.npz"
+    np.savez(f, x=x, density=n, anchor=2.0, anchor_value=2.0)
+    from qpnn_hpc.inverse.trial import TrialSpec
+    with pytest.raises(ConfigError, match=r"^system.density: has a node near"):
+        TrialSpec.from_dict({"system": {"name": "tabulated", "file": str(f)}, "method": "mpnn"})
+
+
+def test_tabulated_zero_inside_the_grid_is_a_node():
+    x = np.linspace(-5, 5, 401)  # x = 0 on the grid: n = 0 there
+    with pytest.raises(ConfigError, match=r"^system.density: vanishes at x = 0 bohr inside the grid \(a node\)"):
+        TabulatedDensity(x, _ho1_table(x))
+
+
+def test_tabulated_node_with_a_kinetic_column_is_exact():
+    """With the table's own kinetic column (the atoms route) the node is harmless: the local
+    energy with the true V is E = 1.5 Ha to 1e-6 right next to the node (today's spline of
+    ln n alone is ~1e2-1e4 Ha off there, hence the refusal above)."""
+    x = np.linspace(-5, 5, 400) + 0.013
+    t = TabulatedDensity(x, _ho1_table(x), kinetic_local=x ** 2 - 3, potential=0.5 * x ** 2, energy=1.5)
+    pts = torch.tensor([[-0.05], [-0.01], [0.002], [0.03], [1.0]], dtype=torch.float64)
+    e = -0.5 * t.kinetic_local(pts) + t.potential(pts)
+    np.testing.assert_allclose(e, 1.5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sep", [2.0, 4.0])
+def test_tabulated_smooth_minimum_is_not_a_node(sep):
+    """A barrier between two wells (a smooth minimum of n, e^-8 deep for sep = 4) is kept."""
+    x = np.linspace(-8, 8, 801)
+    n = np.exp(-(x - sep) ** 2) + np.exp(-(x + sep) ** 2)
+    assert TabulatedDensity.find_node(x, n) is None
+    TabulatedDensity(x, n)
