@@ -240,6 +240,8 @@ def _run_locked(r, camp, kind, out, dev, mpio, progress, chains_over_ranks, runn
         gather.stop()
         if sink is not None:
             sink.close()
+    if r.rank == 0:  # the kind's measured worst case over the finished rows, as root attributes
+        store.write_summary(out, kind)
     counts = store.status_counts(out) if r.rank == 0 else {}
     if progress and r.rank == 0:
         _log(f"finished in {time.perf_counter() - t0:.1f} s: {counts}")

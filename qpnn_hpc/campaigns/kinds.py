@@ -23,7 +23,10 @@ What a kind gives:
   columns (under /results), each a :class:`Column`;
 * ``describe(table, i)``: a short label of row i for ``status``; ``report(path, table,
   out)``: report.md and figures from the file's table (``store.read_table``) into ``out``;
-  ``attrs(specs)``: root attributes that describe the file (grid, gauge, ...).
+  ``attrs(specs)``: root attributes that describe the file (grid, gauge, ...);
+  ``summary(table)``: root attributes (floats, named in ``summary_names``) measured over the
+  finished rows, e.g. the worst grid error: created NaN, rewritten at the end of every run and
+  merge (:func:`qpnn_hpc.campaigns.store.write_summary`).
 
 This module imports nothing heavy (the CLI reads :data:`REGISTRY` before numpy loads).
 """
@@ -76,6 +79,8 @@ class Kind:
     spreads_over_ranks: bool = False       # run(..., comm) can spread one unit over all ranks
     what: str = "task"                     # what one task is called in progress lines
     libraries: tuple = ("torch",)          # packages beyond numpy/scipy/h5py/MPI whose versions the file records
+    summary: Optional[Callable] = None     # table -> {name: float}: root attributes of the measured worst
+    summary_names: tuple = ()              # case, created NaN, rewritten when a run or a merge ends
 
 
 def get(name: Any) -> Kind:

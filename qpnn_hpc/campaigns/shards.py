@@ -111,7 +111,17 @@ def merge(inputs: list[str | Path], out: str | Path) -> dict[str, int]:
         raise ConfigError(f"merge: --out {str(out)!r} is also an input; write the merge to a new file")
     if not out.parent.exists():
         raise ConfigError(f"merge: --out folder {str(out.parent)!r} does not exist")
+    from qpnn_hpc.campaigns import lock
+    held = lock.acquire(out)  # one writer per file: no run writes --out while it is merged into
+    try:
+        return _merge(paths, out)
+    finally:
+        held.release()
 
+
+def _merge(paths: list[Path], out: Path) -> dict[str, int]:
+    import numpy as np
+    from qpnn_hpc.campaigns import kinds, store
     sources = [(p, _read(p)) for p in paths]
     if out.exists():
         sources.insert(0, (out, _read(out)))
@@ -170,6 +180,7 @@ def merge(inputs: list[str | Path], out: str | Path) -> dict[str, int]:
                 status[sel] = sources[j][1]["rows"]["tasks/status"][sel]
             f["tasks/status"][...] = status
             f.attrs["merged_from"] = json.dumps([str(p) for p, _ in sources])
+        store.write_summary(tmp, kinds.get(base["kind"]))
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)

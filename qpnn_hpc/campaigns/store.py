@@ -164,6 +164,7 @@ def create(path: str | Path, campaign, comm=None, shape=None) -> None:
                  "campaign": campaign.resolved_json(), "campaign_hash": campaign.hash,
                  "campaign_name": campaign.name, "n_tasks": n, "versions": stamp[0], "created": stamp[1]}
         attrs.update(shape["attrs"])
+        attrs.update({name: np.float64(np.nan) for name in campaign.plugin.summary_names})
         for k, v in attrs.items():
             f.attrs[k] = v
         t = f.create_group("tasks")
@@ -282,6 +283,24 @@ class Writer:
 
     def close(self) -> None:
         self.f.close()
+
+
+def write_summary(path: str | Path, kind) -> None:
+    """Rewrite the root attributes ``kind.summary_names`` from ``kind.summary(read_table(path))``
+    (the serial writer, once no other writer has the file open: the end of a run or a merge).
+    Each was created as a float64 scalar, so the new value has the same size and HDF5 rewrites
+    it in place (one small write of the object header, no new space); attributes a file does
+    not have (made before its kind had them) are left out."""
+    if kind.summary is None:
+        return
+    values = kind.summary(read_table(path))
+    f = _open(path)
+    try:
+        for name, value in values.items():
+            if name in kind.summary_names and name in f.attrs:
+                f.attrs.modify(name, np.float64(value))
+    finally:
+        f.close()
 
 
 def read_table(path: str | Path) -> dict:

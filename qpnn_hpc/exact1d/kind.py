@@ -168,6 +168,24 @@ def describe(table: dict, i: int) -> str:
     return f"{table['dataset'][i]} {table['split'][i]}, Z={Z:g} alpha={alpha:g} r={r:g}"
 
 
+#: Root attributes of the measured worst case over the finished rows (Hartree; a count).
+SUMMARY = ("max_E1_grid_error", "max_E2_grid_error", "max_E2_grid_error_bound", "unbound_rows")
+
+
+def summary(table: dict) -> dict:
+    """The worst Richardson grid errors of E1 and E2 over the done rows (E2 also over the
+    rows whose second electron is bound), and how many done rows are unbound (A not above
+    its grid error): root attributes, rewritten when a run or a merge ends."""
+    done = np.asarray(table["status"]) == 1
+    if "E1_grid_error" not in table or not done.any():
+        return {}
+    bound = done & (np.asarray(table["bound"]) == 1)
+    e1, e2 = np.asarray(table["E1_grid_error"], float), np.asarray(table["E2_grid_error"], float)
+    return {"max_E1_grid_error": float(np.nanmax(e1[done])), "max_E2_grid_error": float(np.nanmax(e2[done])),
+            "max_E2_grid_error_bound": float(np.nanmax(e2[bound])) if bound.any() else np.nan,
+            "unbound_rows": float((done & ~bound).sum())}
+
+
 def attrs(specs) -> dict:
     return {**d1.grid_attrs(specs[0]), "x": specs[0].grid()}
 
@@ -179,4 +197,4 @@ def report(path, table, out):
 
 KIND = Kind(name="solve1d", Config=DatasetCampaignConfig, expand=expand, batch_key=lambda s: s.spec_id(),
             cost=cost, run=run, labels=labels, columns=columns, describe=describe, report=report,
-            attrs=attrs, what="system", libraries=())
+            attrs=attrs, what="system", libraries=(), summary=summary, summary_names=SUMMARY)

@@ -242,3 +242,30 @@ def test_submit_local_and_array_merge_equal_one_rank_run(tmp_path):
         for k in a:
             if k not in ("tasks/finished", "results/wall_time", "tasks/rank"):
                 np.testing.assert_array_equal(a[k], b[k], err_msg=f"{other.name}: {k}")
+
+
+def test_worst_grid_errors_are_root_attributes_after_a_run_and_a_merge(tmp_path):
+    """Issue 13: root attributes state the measured worst case over the done rows (NaN at
+    creation, written when the run or the merge ends): the maxima of the rows' columns."""
+    f = _toml(tmp_path, SMALL)
+    out = tmp_path / "d.h5"
+    run_campaign(f, out, progress=False)
+    with h5py.File(out, "r") as h:
+        attrs = {k: h.attrs[k] for k in solve1d.SUMMARY}
+        e1, e2, bound = (h[f"results/{k}"][:] for k in ("E1_grid_error", "E2_grid_error", "bound"))
+    assert attrs["max_E1_grid_error"] == e1.max() > 0 and attrs["max_E2_grid_error"] == e2.max()
+    assert attrs["max_E2_grid_error_bound"] == e2[bound == 1].max()
+    assert attrs["unbound_rows"] == (bound == 0).sum() > 0
+    camp = files.load(f)
+    for k in (0, 1):  # two shards (as an array's jobs), merged
+        run_campaign(f, tmp_path / f"s{k}.h5", progress=False, tasks=solve1d_shard(camp, k))
+    with h5py.File(tmp_path / "s0.h5", "r") as h:  # a shard: the worst case of its own rows
+        assert h.attrs["max_E1_grid_error"] <= attrs["max_E1_grid_error"]
+    qpnn("merge", tmp_path / "s0.h5", tmp_path / "s1.h5", "--out", tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r") as h:
+        assert {k: h.attrs[k] for k in solve1d.SUMMARY} == attrs
+
+
+def solve1d_shard(camp, k):
+    from qpnn_hpc.campaigns.shards import shard_tasks
+    return shard_tasks(camp, k, 2)
