@@ -200,6 +200,11 @@ class SystemSpec:
             check(abs(intervals - round(intervals)) < 1e-9 * max(1.0, intervals) and round(intervals) >= 2,
                   "solve_points_per_bohr", f"solve_box * solve_points_per_bohr = {intervals!r} must be an "
                   "integer >= 2 (the number of grid intervals); e.g. solve_box = 24, solve_points_per_bohr = 28")
+        coarse = len(self.coarse_grid())  # the smallest grid solved on (Richardson's)
+        check(coarse >= self.stencil, "box",
+              f"box = {self.box:g} bohr at {self.points_per_bohr:g} points per bohr gives {self.points} grid points "
+              f"({coarse} on Richardson's coarser grid), fewer than the {self.stencil}-point stencil: raise box or "
+              f"points_per_bohr (at least {self.stencil} points on the coarser grid), or use a smaller stencil")
 
     @property
     def points(self) -> int:

@@ -150,6 +150,8 @@ def kinetic_operator(x, stencil: int = 13) -> sps.csr_matrix:
     """
     dx = grid_spacing(x)
     n = np.asarray(x).shape[0]
+    check(n >= int(stencil), "x", f"{n} grid points cannot hold the {stencil}-point stencil: use at least "
+          f"{stencil} points (a larger box or a finer grid) or a smaller stencil")
     sd = second_derivative_coefficients(stencil) / dx**2
     m = len(sd) // 2
     offsets = [k for k in range(-m, m + 1) if abs(k) < n]

@@ -83,6 +83,8 @@ def test_job_file_is_seed_002():
     ('datasets = ["ions"]\n', r"datasets: unknown dataset 'ions'"),
     ('[grid]\nstencil = 4\n', r"grid: stencil: got 4"),
     ('[grid]\nbox = 10.0\npoints_per_bohr = 3.25\n', r"points_per_bohr: box \* points_per_bohr"),
+    # issue 14: 7 points for a 13-point stencil were solved and 'done' with E2 of 23-37 Ha
+    ('[grid]\nbox = 0.5\n', r"grid: box: box = 0.5 bohr .* 7 grid points .* fewer than the 13-point stencil"),
     ('[atoms]\ntrain_points = 1\n', r"atoms.train_points: must be >= 2"),
     ('datasets = "atoms"\n', r"datasets: expected a list"),
     ('datasets = [\n', r"not valid TOML"),

@@ -228,6 +228,12 @@ def test_unsupported_stencil_is_rejected(stencil):
         assert _field_of(e) == "stencil"
 
 
+def test_grid_smaller_than_the_stencil_is_rejected():
+    """7 points cannot hold a 13-point stencil (the truncated operator gave E2 of 23-37 Ha)."""
+    with pytest.raises(ConfigError, match=r"x: 7 grid points cannot hold the 13-point stencil"):
+        solver1d.kinetic_operator(np.linspace(-0.25, 0.25, 7), 13)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_potential_is_rejected(bad):
     x = np.linspace(-3.0, 3.0, 31)
