@@ -295,8 +295,9 @@ def main(argv=None) -> int:
             _abort_other_ranks(args.command)
             raise
         rank, size = _world()
-        if size == 1:
-            print(f"qpnn-hpc {args.command}: error: {message}", file=sys.stderr)
+        if size == 1 or getattr(e, "on_every_rank", False):  # (parallel.agree: rank 0's error, on every rank)
+            if rank == 0:
+                print(f"qpnn-hpc {args.command}: error: {message}", file=sys.stderr)
             return EXIT_BAD_INPUT
         # only this rank may have hit it; the others may wait in a collective call
         _abort_other_ranks(args.command, f"qpnn-hpc {args.command}: error: rank {rank}: {message}",

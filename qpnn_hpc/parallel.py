@@ -66,7 +66,8 @@ def pick_device(r: Ranks, want: str = "auto") -> torch.device:
 def agree(comm, fn):
     """Run ``fn`` on rank 0 of ``comm`` and give every rank its value, or its error: a
     ConfigError again as a ConfigError (bad input fails on every rank with the same
-    message), any other exception as a RuntimeError naming it. So all ranks leave the step
+    message), an OSError that names a file again as that OSError (the CLI makes it one
+    line), any other exception as a RuntimeError naming it. So all ranks leave the step
     together instead of some waiting in the next collective call forever."""
     from qpnn_hpc.config import ConfigError
     if comm is None or comm.Get_size() == 1:
@@ -76,13 +77,21 @@ def agree(comm, fn):
         try:
             out = fn()
         except ConfigError as e:
-            err = (True, str(e))
+            err = ("config", str(e))
+        except OSError as e:
+            err = ("os", (e.errno, e.strerror, e.filename)) if e.filename else ("other", f"OSError: {e}")
         except Exception as e:
-            err = (False, f"{type(e).__name__}: {e}")
+            err = ("other", f"{type(e).__name__}: {e}")
     out, err = comm.bcast((out, err), root=0)
     if err is not None:
-        config, message = err
-        raise ConfigError(message) if config else RuntimeError(f"on rank 0: {message}")
+        what, message = err
+        if what == "config":
+            raise ConfigError(message)
+        if what == "os":
+            e = OSError(*message)
+            e.on_every_rank = True  # every rank raises it: the CLI prints it once, no abort needed
+            raise e
+        raise RuntimeError(f"on rank 0: {message}")
     return out
 
 

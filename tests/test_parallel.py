@@ -60,6 +60,10 @@ try:
     parallel.agree(r.comm, lambda: 1 / 0)
 except RuntimeError as e:
     print(f"rank {r.rank} heard: {e}")
+try:  # a file error on rank 0 reaches every rank as that OSError (the CLI prints it once)
+    parallel.agree(r.comm, lambda: open("/nonexistent-folder/x.h5", "w"))
+except OSError as e:
+    print(f"rank {r.rank} heard OSError {e.errno} {e.filename} every rank {getattr(e, 'on_every_rank', False)}")
 """
 
 
@@ -75,3 +79,4 @@ def test_two_ranks_take_every_unit_once_and_hear_rank_zero_errors(tmp_path):
         assert f"rank {rank} heard: field: bad" in p.stdout
         assert f"rank {rank} heard: on rank 0: ZeroDivisionError" in p.stdout
         assert f"rank {rank} heard: --device: no GPU on rank 1" in p.stdout
+        assert f"rank {rank} heard OSError 2 /nonexistent-folder/x.h5 every rank True" in p.stdout
