@@ -141,6 +141,12 @@ def _status(args) -> int:
         print(f"  warning {table['id'][i]} ({kind.describe(table, i)}): {table['warnings'][i]}")
     if len(warned) > 20:
         print(f"  ... {len(warned) - 20} more with warnings (`qpnn-hpc report` lists them all)")
+    from qpnn_hpc.campaigns import lock
+    held = lock.holder(args.results)
+    if held is not None:
+        stale = lock.stale_reason(held)
+        print(f"  being written by: {lock.holder_text(held)}" + (f" (stale: {stale}; the next run takes it over)"
+                                                                  if stale else ""))
     return 0
 
 

@@ -198,7 +198,8 @@ def test_second_run_is_refused_naming_the_holder_and_no_task_runs_twice(tmp_path
         assert len(lines) == 1 and "is being written by another run" in lines[0], second.stderr
         assert f"host {socket.gethostname()}, pid {pid}, since {info['started']}" in lines[0]
         assert "wait for it to finish" in lines[0] and second.stdout == ""
-        assert "4 tasks" in qpnn("status", out).stdout
+        status = qpnn("status", out).stdout
+        assert "4 tasks" in status and f"being written by: host {socket.gethostname()}, pid {pid}" in status
         rc, stdout, stderr = first.finish()
     finally:
         first.kill()
