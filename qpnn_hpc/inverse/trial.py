@@ -33,7 +33,7 @@ from qpnn_hpc.inverse.losses import LossConfig
 from qpnn_hpc.inverse.models import AnchoredPotential, ModelConfig, PotentialNet, preset_table
 from qpnn_hpc.inverse.samplers import MetropolisChain, MetropolisConfig, uniform_points
 from qpnn_hpc.inverse.systems import System, make_system
-from qpnn_hpc.inverse.training import TrainConfig, first_nonfinite, fit
+from qpnn_hpc.inverse.training import TrainConfig, first_nonfinite, fit, keep_best, restart_stream
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: The scalar results of a trial, in the order of the results file (the quality diagnostics of
@@ -184,14 +184,16 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
     K, N = len(specs), spec0.train.points
     lam = spec0.loss.anchor_weight
 
-    model = PotentialNet(system.dim, spec0.model, [_generator(s, "init", "cpu") for s in specs],
-                         dtype=dtype, device=device)
+    R = spec0.train.restarts
+    starts = [(s, j) for s in specs for j in range(R)]  # train.restarts: row k * R + j is start j of trial k
+    model = PotentialNet(system.dim, spec0.model, [_generator(s, restart_stream("init", j), "cpu")
+                                                   for s, j in starts], dtype=dtype, device=device)
     if spec0.loss.anchor_mode == "exact":
         model = AnchoredPotential(model, anchor_t, anchor_val)
         lam = 0.0
 
     if spec0.method == "qpnn":
-        gens = [_generator(s, "points", device) for s in specs]
+        gens = [_generator(s, restart_stream("points", j), device) for s, j in starts]
 
         def next_points():
             return torch.stack([uniform_points(system.box, N, g, dtype, device) for g in gens])
@@ -201,7 +203,8 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
             return losses.qpnn_loss(system, model, x, anchor_t, anchor_val, lam, weight=w)
     else:
         chains = [MetropolisChain(system.log_density, system.box, spec0.sampler,
-                                  _generator(s, "chain", device), dtype, device) for s in specs]
+                                  _generator(s, restart_stream("chain", j), device), dtype, device)
+                  for s, j in starts]
         cache = {}
 
         def next_points():
@@ -226,6 +229,7 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
         state, curve = parallel.agree(comm, train)
         model.load_state_dict(state)
         curve = curve.to(device)
+    model, curve = keep_best(model, curve, R)
     results = _evaluate(specs, system, model, curve, anchor_pt, anchor_val, dtype, device, comm)
     wall = (time.perf_counter() - t0) / K
     for r in results:
