@@ -86,3 +86,14 @@ def test_bad_state_and_charge_refused():
         make_system("hydrogen_like", {"state": "4f"})
     with pytest.raises(ConfigError, match=r"^system.Z: must be > 0"):
         make_system("hydrogen_like", {"state": "2p", "Z": 0.0})
+
+
+def test_excited_states_campaign_loads():
+    """jobs/excited_states.toml: 3 states x 3 methods x 3 trials, default boxes and anchors."""
+    from qpnn_hpc.campaigns import files
+    from qpnn_hpc.inverse.trial import build_system
+    from tests.conftest import ROOT
+    c = files.load(ROOT / "jobs" / "excited_states.toml")
+    assert c.kind == "trial" and len(c.specs) == 27
+    anchors = {s.system["state"]: build_system(s).anchor()[0] for s in c.specs}
+    assert anchors == {"2s": (3 + 5 ** 0.5, 0.0, 0.0), "2p": (4.0, 0.0, 0.0), "3d": (9.0, 0.0, 0.0)}
