@@ -419,7 +419,9 @@ class TabulatedDensity(System):
         self._g = self._column(x, kinetic_local, "kinetic_local")
         self._v = self._column(x, potential, "potential")
         self.exact_energy = None if energy is None else float(energy)
-        self.default_anchor = (0.5 * (lo + hi),) if anchor is None else (float(anchor),)
+        self.default_anchor = ((float(anchor),) if anchor is not None else
+                               (self.densest_point(x, n, lo, hi, self.geometry),) if potential is not None else
+                               (0.5 * (lo + hi),))
         self._anchor_value = None if anchor_value is None else float(anchor_value)
 
     #: A node: an interior local minimum of n where the second difference of ln n,
@@ -444,6 +446,16 @@ class TabulatedDensity(System):
         k = int(hit[0])
         a, b = math.sqrt(n[k - 1]), math.sqrt(n[k + 1])
         return float((a * x[k + 1] + b * x[k - 1]) / (a + b))
+
+    @staticmethod
+    def densest_point(x: np.ndarray, n: np.ndarray, lo: float, hi: float, geometry: str) -> float:
+        """The default anchor of a table with a potential and no anchor of its own (bohr): the
+        grid point in the box where the density (radially: r^2 n) is largest, so that the gauge
+        is fixed where U is best determined, never at a node or in a tail. (A table without a
+        potential keeps the box's midpoint: its anchor_value is V there.)"""
+        w = n * x * x if geometry == "radial" else n
+        inside = (x >= lo) & (x <= hi)
+        return float(x[inside][np.argmax(w[inside])])
 
     @staticmethod
     def _column(x, values, name):

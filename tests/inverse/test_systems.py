@@ -225,3 +225,17 @@ def test_tabulated_smooth_minimum_is_not_a_node(sep):
     n = np.exp(-(x - sep) ** 2) + np.exp(-(x + sep) ** 2)
     assert TabulatedDensity.find_node(x, n) is None
     TabulatedDensity(x, n)
+
+
+def test_tabulated_default_anchor_is_where_the_density_lives():
+    """A table with a potential and no anchor: the anchor is the densest grid point in the box
+    (line: n; radial: r^2 n), not the midpoint, which for the HO n=1 table below is a node."""
+    x = np.linspace(-5, 5, 400) + 0.013
+    t = TabulatedDensity(x, _ho1_table(x), kinetic_local=x ** 2 - 3, potential=0.5 * x ** 2, lo=-4.0, hi=4.0)
+    r0 = t.anchor()[0][0]
+    assert abs(abs(r0) - 1.0) < 0.03 and t.anchor()[1] == pytest.approx(0.5 * r0 ** 2, rel=1e-6)
+    r = np.linspace(0.05, 12, 600)
+    h = TabulatedDensity(r, np.exp(-2 * r) / np.pi, geometry="radial", potential=-1 / r)
+    assert abs(h.anchor()[0][0] - 1.0) < 0.02  # the maximum of r^2 e^(-2r)
+    # without a potential the table's anchor_value belongs to the midpoint, as before
+    assert TabulatedDensity(x, np.exp(-x ** 2), anchor_value=0.0).anchor() == ((0.5 * (x[0] + x[-1]),), 0.0)
