@@ -97,3 +97,22 @@ def test_excited_states_campaign_loads():
     assert c.kind == "trial" and len(c.specs) == 27
     anchors = {s.system["state"]: build_system(s).anchor()[0] for s in c.specs}
     assert anchors == {"2s": (3 + 5 ** 0.5, 0.0, 0.0), "2p": (4.0, 0.0, 0.0), "3d": (9.0, 0.0, 0.0)}
+
+
+@pytest.mark.parametrize("state", ["2p", "3d"])
+def test_mpnn_learns_the_coulomb_potential_of_a_nodal_state(state):
+    """MPNN on 2p_x and 3d (the demo's network, radius_input, lr 3e-3, 300 epochs x 500 points,
+    default anchor). Measured over seeds 0-5 (1 thread, ~15 s for 6 batched seeds): 2p error
+    +1.0 +- 0.8 mHa (max 2.2), 3d -0.5 +- 0.4 (max 0.9); bound 4 mHa per trial (the larger mean
+    plus ~3.5 sd). The nodal plane / cones keep the 20-sweep evaluation chains in their lobes:
+    split R-hat 1.56-1.76 on those seeds (the quality gate's 1.05 flags them)."""
+    d = {"system": {"name": "hydrogen_like", "state": state}, "method": "mpnn", "dtype": "float32",
+         "model": {"widths": [64, 128, 128], "radius_input": True},
+         "train": {"epochs": 300, "points": 500, "lr": 3e-3, "lr_final": 1e-5},
+         "sampler": {"chains": 500, "burn_in": 300, "thin": 5}, "loss": {"anchor_mode": "exact"},
+         "eval": {"energy_sweeps": 20, "eps_points": 200, "uniform_energy_points": 500, "grid_points": 21}}
+    from qpnn_hpc.inverse.trial import TrialSpec, run_trials
+    results = run_trials([TrialSpec.from_dict({**d, "seed": s}) for s in range(3)])
+    err = np.array([1000 * (r.energy - r.energy_exact) for r in results])
+    assert np.abs(err).max() < 4.0, err
+    assert min(r.rhat for r in results) > 1.3
