@@ -35,6 +35,7 @@ from qpnn_hpc.cluster.submit import add_parser as _add_submit_parser
 EXIT_FAILED_TASKS = 3
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a tool killed by the signal: the output's reader stopped early
 
 DESCRIPTION = ("Run campaigns of inverse-Schroedinger work as MPI jobs, each into one HDF5 results file: "
                "QPNN / QPNN+MS / MPNN trials, exact 1D solves and learned-functional trainings (the campaign "
@@ -48,7 +49,8 @@ exit codes:
   3    the run finished but some tasks failed (`qpnn-hpc status RESULTS` says why;
        `--retry-failed` runs them again)
   2    bad input: one line naming the field or file and the fix, never a traceback
-  130  interrupted: rerun the same command to resume"""
+  130  interrupted: rerun the same command to resume
+  141  the reader of the output left early (`qpnn-hpc status F | head`)"""
 
 EPILOG = f"""\
 examples:
@@ -295,6 +297,9 @@ def main(argv=None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `qpnn-hpc status F | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python's flush at exit)
+        return EXIT_BROKEN_PIPE
     except OSError as e:
         message = _file_error(e)
         if message is None:  # no file named: unexpected

@@ -300,3 +300,13 @@ def test_two_rank_run_has_no_osc_ucx_line_and_the_same_results(tmp_path, tiny):
     i1 = np.argsort(one["id"])
     for column in ("energy", "eps", "potential"):
         np.testing.assert_array_equal(two[column][order], one[column][i1])
+
+
+def test_status_into_a_closed_pipe_is_quiet(tiny):
+    """`qpnn-hpc status F | head` whose reader has gone: no BrokenPipeError traceback; exit
+    141 (128 + SIGPIPE, as a tool the signal stops)."""
+    p = subprocess.Popen([sys.executable, "-m", "qpnn_hpc.cli", "status", str(tiny[1])], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader leaves before anything is written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141 and err == "", err
