@@ -60,6 +60,14 @@ def campaign(tmp_path: Path, text: str = SMALL, name: str = "small.toml") -> Pat
     return f
 
 
+def _default_sigint():  # preexec_fn: in the child between fork and exec
+    """SIGINT back to its default action: a test suite started in the background of a
+    non-interactive shell (nohup, CI runners) inherits SIGINT ignored, and Python then keeps
+    it ignored, so the interrupt tests would wait forever."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Held:
     """``qpnn-hpc ARGS`` (under ``mpiexec -n RANKS`` if RANKS > 1) with rank 0 held before
     its unit ``hold`` (counted from 0) until :meth:`go`."""
@@ -73,7 +81,8 @@ class Held:
         if ranks > 1:
             cmd = [mpiexec(), "-n", str(ranks), "--oversubscribe", *cmd]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env or mpi_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                     preexec_fn=_default_sigint)
 
     def wait_held(self, timeout: float = 120) -> int:
         """Rank 0's pid, once it waits before the held unit."""
