@@ -74,7 +74,8 @@ def physical_window(system, x: torch.Tensor, anchor_point, anchor_value: float) 
         k0 = system.kinetic_local(r0.clone().requires_grad_(True)).detach()
     e_star = anchor_value - 0.5 * float(k0[0])
     u_star = (e_star + 0.5 * k).numpy()
-    w = torch.exp(system.log_density(x) - system.log_density(x).max()).numpy()
+    logp = system.log_density(x)
+    w = torch.exp(logp - logp.max()).numpy()
     ok = np.isfinite(u_star) & np.isfinite(w) & (w > 0)
     if not ok.any() or not math.isfinite(e_star):
         return -math.inf, math.inf  # nothing to judge by: no window
