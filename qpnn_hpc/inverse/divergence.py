@@ -37,6 +37,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from qpnn_hpc.inverse import quality
+
 LOSS_GROWTH = 1000.0     # L_end / L_start above this: diverged (healthy runs: < 40, see the docstring)
 WINDOW_MIN = 2.0         # Hartree: the least margin added on each side of the window
 WINDOW_SPANS = 3.0       # the margin in units of the density's own span u_hi - u_lo
@@ -68,11 +70,9 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
 def physical_window(system, x: torch.Tensor, anchor_point, anchor_value: float) -> tuple[float, float]:
     """(lo, hi) in Hartree for points x (N, D) uniform in the box (see the module docstring)."""
     x = x.detach().to(torch.float64)
-    r0 = torch.tensor([anchor_point], dtype=torch.float64)
     with torch.enable_grad():
         k = system.kinetic_local(x.clone().requires_grad_(True)).detach()
-        k0 = system.kinetic_local(r0.clone().requires_grad_(True)).detach()
-    e_star = anchor_value - 0.5 * float(k0[0])
+    e_star = quality.anchor_energy(system, anchor_point, anchor_value)
     u_star = (e_star + 0.5 * k).numpy()
     logp = system.log_density(x)
     w = torch.exp(logp - logp.max()).numpy()
