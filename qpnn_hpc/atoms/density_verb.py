@@ -48,8 +48,8 @@ class DensityConfig:
     tail_tol: float = field(DEFAULT_TOL, help="Hartree: abs(v_eff - asymptote) counted as following it")
     min_length: float = field(DEFAULT_MIN_LENGTH, help="bohr: the shortest stretch that counts as "
                                                              "following the asymptote")
-    anchor: Optional[float] = field(None, help="gauge anchor r0 (bohr; default 2 radially, 0 on a line, "
-                                               "else the grid's middle)")
+    anchor: Optional[float] = field(None, help="gauge anchor r0 (bohr; default radially 2, or 0.5 past "
+                                               "a graft blend holding 2; on a line the densest point)")
     plot: Optional[str] = field(None, help="the diagnostic PNG (default <out stem>_tail.png; '' for none)")
 
     def __post_init__(self):

@@ -85,12 +85,40 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-def _anchor(x, geometry, given) -> float:
-    r0 = given if given is not None else (DEFAULT_R0 if geometry == "radial" else 0.0)
-    if not x[0] <= r0 <= x[-1]:
-        check(given is None, "anchor", f"{given} lies outside the grid [{x[0]:.4g}, {x[-1]:.4g}]; choose a point in it")
+#: The default radial anchor moves this far past the end of a graft blend it would sit in
+#: (bohr). Ne's shipped table: r0 = 2 on its blend [1.0, 2.5] put a 0.1 Ha bump of the blend
+#: under the anchor (one campaign trial +70 mHa); r0 = 3 (0.5 past the blend) measured safe
+#: (jobs/atoms.toml, note 5).
+BLEND_MARGIN = 0.5
+
+
+def _anchor(x, n, geometry, given, blends) -> tuple[float, str]:
+    """The gauge anchor r0 (bohr) and a note ("" if none). Given: kept (it must lie on the
+    grid; one inside a graft blend is kept with a note). Default on a line: the densest grid
+    point (never a node or a tail); radially: DEFAULT_R0, or BLEND_MARGIN past the end of a
+    graft blend [lo, hi] it falls in, where v_eff is an artefact of the blend; the grid's
+    midpoint if that leaves the grid."""
+    def in_blend(r):
+        return next(((sign * lo, sign * hi) for sign, lo, hi in blends
+                     if lo <= sign * r <= hi), None)
+
+    if given is not None:
+        check(x[0] <= given <= x[-1], "anchor", f"{given} lies outside the grid [{x[0]:.4g}, {x[-1]:.4g}]; "
+              "choose a point in it")
+        blend = in_blend(given)
+        return float(given), ("" if blend is None else
+                              f"anchor {given:g} lies in the graft blend [{min(blend):.2f}, {max(blend):.2f}], "
+                              "where v_eff is the blend's, not the density's: choose a point outside it")
+    if geometry == "line":
+        r0 = float(x[np.argmax(n)])
+    else:
+        r0 = DEFAULT_R0
+        blend = in_blend(r0)
+        if blend is not None:
+            r0 = max(blend) + BLEND_MARGIN
+    if not x[0] <= r0 <= x[-1] or in_blend(r0) is not None:
         r0 = 0.5 * (x[0] + x[-1])
-    return float(r0)
+    return float(r0), ""
 
 
 def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
@@ -161,7 +189,9 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
     tail_info["status"] = status
     n_new, dn_new, lap_new = (tails.from_log(x, u_new, du_new, d2u_new, geo) if grafted else (n, dn, lap))
     k = tails.kinetic(x, du_new, d2u_new, geo) if grafted else k_raw
-    r0 = _anchor(x, geo, cfg.anchor)
+    r0, anchor_note = _anchor(x, n_new, geo, cfg.anchor, windows)
+    if anchor_note:
+        notes = [*notes, anchor_note]
     name = cfg.name or Path(cfg.input).stem
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)

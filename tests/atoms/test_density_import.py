@@ -168,6 +168,29 @@ def test_columns_cleaning(tmp_path):
         columns.clean({"x": R, "n": n}, "radial")
 
 
+def test_default_anchor_leaves_the_graft_blend(tmp_path):
+    """The default radial anchor r0 = 2 bohr inside a graft blend moves BLEND_MARGIN past its
+    end (Ne's shipped r0 = 2 on its blend [1.0, 2.5] trapped one campaign trial at +70 mHa):
+    hydrogen with the wrong tail, grafted on [2, 4] (auto) or [2, 3] (given), anchors at 4.5
+    or 3.5 bohr with V(r0) = -1/r0 there (the grafted tail is hydrogen's own, 1e-5 Ha); a
+    given anchor inside the blend is kept and named in the printed line."""
+    from qpnn_hpc.atoms.importer import BLEND_MARGIN
+    np.savetxt(tmp_path / "bad.txt", np.c_[R, wrong_tail(R)], fmt="%.17g")
+    for extra, end in (({}, 4.0), (dict(r_match=2.5, width=0.5), 3.0)):
+        res = make_table(DensityConfig(input=str(tmp_path / "bad.txt"), out=str(tmp_path / "t.npz"),
+                                       electrons=1, ip=0.5, plot="", **extra))
+        t = atoms.load_table(res["table"])
+        side = t["meta"]["tail"]["sides"][0]
+        assert side["r_match"] - side["width"] <= 2.0 <= side["r_match"] + side["width"]
+        assert t["anchor"] == pytest.approx(side["r_match"] + side["width"] + BLEND_MARGIN)
+        assert t["anchor"] == pytest.approx(end + BLEND_MARGIN, abs=0.05)
+        assert t["anchor_value"] == pytest.approx(-1 / t["anchor"], abs=1e-5)
+    p = qpnn("density", tmp_path / "bad.txt", "--electrons", 1, "--ip", 0.5, "--anchor", 2.5, "--plot", "",
+             "--out", tmp_path / "given.npz")
+    assert atoms.load_table(tmp_path / "given.npz")["anchor"] == 2.5
+    assert "anchor 2.5 lies in the graft blend [" in p.stdout
+
+
 def test_line_density_and_its_exact_potential(tmp_path):
     """A 1D line density with an exact potential: the model atom V = -1/(|x| + 1),
     psi = (1 + |x|) exp(-|x|), E = -1/2 (physics-reference), on [-20, 20]. One electron, so
