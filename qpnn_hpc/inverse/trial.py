@@ -90,9 +90,9 @@ class TrialSpec:
         check(kink is None, "loss.anchor" if spec.loss.anchor is not None else "loss.anchor (unset: the "
               f"system's default)", kink or "")
         radial = system.geometry == "radial"
-        check(radial or not spec.model.log_radius, "model.log_radius",
-              f"needs a radial system (input r > 0); {spec.system['name']!r} is {system.geometry}: "
-              "set log_radius = false")
+        check(radial or not spec.model.log_radius or (spec.model.radius_input and system.dim > 1),
+              "model.log_radius", f"needs a radial system (input r > 0), or radius_input = true in D > 1 (ln|x| "
+              f"appended); {spec.system['name']!r} is {system.geometry}: set log_radius = false")
         check(radial or not spec.loss.volume_weight, "loss.volume_weight",
               f"needs a radial system; {spec.system['name']!r} is {system.geometry}: set volume_weight = false")
         check(spec.method == "qpnn" or not spec.loss.volume_weight, "loss.volume_weight",

@@ -17,7 +17,7 @@ V1 = ROOT / "tests" / "campaigns" / "data" / "results_v1_tiny.h5"  # jobs/tiny.t
 @pytest.mark.parametrize("job,n,campaign_hash,first,last", [
     ("demo", 18, "015a4f8740605117", "b066324476ca53cd", "42812459a2f023aa"),  # demo.toml changed (issue 12)
     ("tiny", 12, "418bbe900f410f40", "861c82be3c54e67e", "7e3079af937bd8f2"),
-    ("mpnn_table1", 60, "d1a6ce128df2a60c", "8d1558a06f1d0b5b", "a80414bde536ef3c"),
+    ("mpnn_table1", 60, "bafeb3d9bdc2cda2", "e93be4edcd8fa13e", "d50a592b8902e38e"),  # issue 12: hydrogen ln|x|, 4000 epochs
     ("atoms", 60, "e429f8852fe62c3a", "b178f2be9dcf6d4e", "0c3d7d86d51848a3"),  # issue 12: Be, Ne budget
 ])
 def test_task_ids_of_the_campaign_files_are_unchanged(job, n, campaign_hash, first, last, monkeypatch):

@@ -74,3 +74,24 @@ def test_exact_anchor_holds_for_any_weights():
         np.testing.assert_allclose(u0.detach().numpy(), -1.0, atol=1e-14)
         x = torch.randn((3, 5, 3), generator=gens[0], dtype=torch.float64)
         assert model(x).shape == (3, 5) and not torch.allclose(model(x)[0], model(x)[1])
+
+
+def test_log_radius_appends_ln_r_in_3d():
+    """model.log_radius with radius_input in D > 1: the inputs are (x, y, z, |x|, ln|x|) (ln of
+    max(|x|, R_MIN), finite on the origin itself); refused in D > 1 without radius_input."""
+    from qpnn_hpc.config import ConfigError
+    from qpnn_hpc.inverse.models import R_MIN, ModelConfig, PotentialNet
+    from qpnn_hpc.inverse.trial import TrialSpec
+    gens = [torch.Generator().manual_seed(s) for s in range(2)]
+    net = PotentialNet(3, ModelConfig(widths=(8,), radius_input=True, log_radius=True), gens, dtype=torch.float64)
+    x = torch.tensor([[0.0, 0.0, 0.0], [0.3, 0.4, 0.0], [-1.0, 2.0, 2.0]], dtype=torch.float64)
+    r = torch.tensor([0.0, 0.5, 3.0], dtype=torch.float64)[:, None]
+    h = torch.cat([x, r, torch.log(r.clamp_min(R_MIN))], -1)          # the inputs the network must see
+    for k in range(2):  # one hidden layer by hand: b1 + tanh(h W0 + b0) W1
+        want = net.biases[1][k] + torch.tanh(h @ net.weights[0][k] + net.biases[0][k]) @ net.weights[1][k]
+        np.testing.assert_allclose(net(x.expand(2, -1, -1))[k].detach().numpy(), want[:, 0].detach().numpy(),
+                                   rtol=1e-12)
+    spec = TrialSpec.from_dict({"system": {"name": "hydrogen"}, "model": {"radius_input": True, "log_radius": True}})
+    assert spec.model.log_radius
+    with pytest.raises(ConfigError, match=r"^model.log_radius: needs a radial system .*or radius_input = true"):
+        TrialSpec.from_dict({"system": {"name": "hydrogen"}, "model": {"log_radius": True}})
