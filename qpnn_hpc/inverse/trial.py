@@ -203,7 +203,8 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
             return losses.qpnn_loss(system, model, x, anchor_t, anchor_val, lam, weight=w)
     else:
         chains = [MetropolisChain(system.log_density, system.box, spec0.sampler,
-                                  _generator(s, restart_stream("chain", j), device), dtype, device)
+                                  _generator(s, restart_stream("chain", j), device), dtype, device,
+                                  radial=system.geometry == "radial")
                   for s, j in starts]
         cache = {}
 
