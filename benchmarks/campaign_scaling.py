@@ -25,7 +25,7 @@ from qpnn_hpc.campaigns import store as results  # noqa: E402
 
 def run(campaign, out, ranks, threads=None):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_osc="^ucx")  # osc: see tests/conftest.mpi_env
     env.pop("OMP_NUM_THREADS", None)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
