@@ -89,7 +89,7 @@ def _versions() -> dict:
 #: (bohr). Ne's shipped table: r0 = 2 on its blend [1.0, 2.5] put a 0.1 Ha bump of the blend
 #: under the anchor (one campaign trial +70 mHa); at r0 = 3 (0.5 past the blend) no trial is
 #: trapped so, but the learned U still carries -2 .. -3 mHa of the blend's artefact there
-#: (jobs/atoms.toml): a blend that makes a feature in v_eff should be made wider instead.
+#: (jobs/atoms.toml): the margin avoids the trap, not the artefact.
 BLEND_MARGIN = 0.5
 
 
