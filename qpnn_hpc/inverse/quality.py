@@ -31,7 +31,7 @@ its number should not be believed as it stands (a ``failed`` trial is the diverg
   (:func:`qpnn_hpc.atoms.radial.round_trip`); NaN elsewhere.
 
 Thresholds (measured; see each constant) name a warning, e.g. "R-hat 1.16 > 1.05: the
-evaluation chains did not mix (walkers split by a node?)".
+evaluation chains did not mix (walkers split by a node, or slow between shells?)".
 
 The report (:mod:`qpnn_hpc.inverse.report`) shows, per setting with several trials, the
 median learned U with its 5-95% band across trials and the identified window:
@@ -133,7 +133,8 @@ def warnings(d: dict) -> list[str]:
         return float(v) if v is not None else float("nan")
     rhat, res, gap, trip = val("rhat"), val("residual_relative"), val("anchor_gap"), val("round_trip")
     if rhat > RHAT_WARN:
-        out.append(f"R-hat {rhat:.3f} > {RHAT_WARN}: the evaluation chains did not mix (walkers split by a node?)")
+        out.append(f"R-hat {rhat:.3f} > {RHAT_WARN}: the evaluation chains did not mix "
+                   "(walkers split by a node, or slow between shells?)")
     if abs(gap) > ANCHOR_GAP_WARN:
         out.append(f"E - E* = {1e3 * gap:+.1f} mHa (E* = V(r0) - k(r0)/2): U is off in the anchor's gauge "
                    "(pinned at r0, or not converged)")
