@@ -56,8 +56,8 @@ class GaussianProposal:
         return x + self.step * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
     def log_ratio(self, x, prop):
-        """ln q(x | x') - ln q(x' | x): 0, the rule is symmetric."""
-        return torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+        """ln q(x | x') - ln q(x' | x): 0, the rule is symmetric (a float: no tensor per step)."""
+        return 0.0
 
     def adapt(self, accepted: torch.Tensor, target: float, rate: float = 0.05):
         """Robbins-Monro update of each walker's step towards the target acceptance (burn-in only)."""
