@@ -2,13 +2,12 @@
 docstrings quote, and the Ne bimodality that keeps Ne out of the unit tests.
 
     python benchmarks/atoms_fast_seeds.py [--atoms h li be ne] [--seeds 6] [--epochs 400]
-                                          [--points 500] [--widths 64 64] [--jobs 2] [--table-anchor]
+                                          [--points 500] [--widths 64 64] [--jobs 2]
 
 Each trial is `tests.test_atoms.radial_spec(table, seed=s)` (64-64 tanh residual, input
 ln r, volume-weighted loss, Adam lr 1e-2 -> 1e-4, exact anchor, [0.1, 10] bohr), with
---epochs, --points and --widths overriding the recipe, and Ne anchored where jobs/atoms.toml
-anchors it (r0 = 3 bohr, past its graft blend; --table-anchor: its table's 2 bohr, on the
-blend's bump: seeds 0-5 +21 .. +70 mHa, against -6.9 .. +3.4 at 3 bohr); "h" is hydrogen 1s as a table
+--epochs, --points and --widths overriding the recipe, every atom at its table's anchor
+(r0 = 2 bohr); "h" is hydrogen 1s as a table
 (v = -1/r, eigenvalue -1/2) as in test_fast_radial_qpnn_learns_coulomb; the tables are
 named as the tests name them, so seed s here is seed s there. Printed
 per trial: the eigenvalue error (eq. 10, mHa) against the table's reference in the
@@ -33,7 +32,7 @@ import numpy as np  # noqa: E402
 from qpnn_hpc.atoms import densities as atoms  # noqa: E402
 from qpnn_hpc.atoms import radial
 from qpnn_hpc.atoms.densities import data_file  # noqa: E402
-from tests.atoms.test_atoms import NE_ANCHOR, radial_spec, shipped, write_hydrogen_table  # noqa: E402
+from tests.atoms.test_atoms import radial_spec, shipped, write_hydrogen_table  # noqa: E402
 
 STUCK_MHA = 20.0
 
@@ -42,14 +41,13 @@ def one(args) -> dict:
     import torch
     torch.set_num_threads(1)
     from qpnn_hpc.inverse.trial import run_trial
-    atom, seed, epochs, points, widths, ne_anchor = args
+    atom, seed, epochs, points, widths = args
     path = "h_ionisation.npz" if atom == "h" else shipped(atom)
     t = atoms.load_table(data_file(path))
     spec = radial_spec(path, seed=seed, train=dict(epochs=epochs, points=points, lr=1e-2, lr_final=1e-4,
                                                    clip_norm=1.0),
                        model=dict(widths=list(widths), activation="tanh", residual=True, log_radius=True),
-                       loss=dict(anchor_mode="exact", volume_weight=True,
-                                 **({"anchor": [NE_ANCHOR]} if atom == "ne" and ne_anchor else {})))
+                       loss=dict(anchor_mode="exact", volume_weight=True))
     t0 = time.perf_counter()
     res = run_trial(spec)
     wall = time.perf_counter() - t0
@@ -68,13 +66,11 @@ def main():
     ap.add_argument("--points", type=int, default=500)
     ap.add_argument("--widths", type=int, nargs="+", default=[64, 64])
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
-    ap.add_argument("--table-anchor", action="store_true",
-                    help="Ne at its table's anchor r0 = 2 bohr (in its graft blend) instead of the campaign's 3 bohr")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         write_hydrogen_table(Path(tmp))
         os.chdir(tmp)  # as the test: the relative name h_ionisation.npz, the same spec in every run
-        work = [(atom, s, a.epochs, a.points, tuple(a.widths), not a.table_anchor)
+        work = [(atom, s, a.epochs, a.points, tuple(a.widths))
                 for atom in a.atoms for s in range(a.seeds)]
         t0 = time.perf_counter()
         with ProcessPoolExecutor(a.jobs) as pool:

@@ -1,15 +1,19 @@
-"""Ne's graft artefact: the learned U - v_eff of an atoms campaign, and v_eff after regrafting.
+"""Ne's tail: the learned U - v_eff of an atoms campaign, and v_eff regrafted at several r_match.
 
     python benchmarks/ne_tail.py [--results results/atoms.h5]
 
 1. From a results file of jobs/atoms.toml (if given and present): per Ne gauge, the median
    and range over trials of U - v_eff (mHa) at radii from 0.2 to 9.9 bohr. Measured
-   (2026-11-30, ionisation gauge): -7 mHa at 2.5 bohr, 0 at the anchor r0 = 3, a flat -2.7
-   over [5, 9.9]: the systematic -2 mHa of Ne's energies.
+   (2026-11-30, ionisation gauge, the table before the C2 graft, ln n blended on [1.0, 2.5]
+   bohr, anchor r0 = 3): -7 mHa at 2.5 bohr, 0 at 3, a flat -2.7 over [5, 9.9]: the systematic
+   -2 mHa of Ne's energies then, from the 0.1 Ha well the blend made at 2.4 bohr.
 2. The shipped table's raw Gaussian-basis columns (density_raw, drho_raw, lap_rho_raw)
-   regrafted by `qpnn-hpc density`'s make_table on several blend windows: the local minima of
-   v_eff on [0.6, 6] bohr and how far v_eff falls into each from its maximum before it (mHa).
-   Measured: every window from [0.7, 1.3] to [1, 5] leaves a 0.1-0.3 Ha bump.
+   regrafted by `qpnn-hpc density`'s make_table (the C2 graft of qpnn_hpc/atoms/tail.py) at
+   several r_match: a1, a2, v_eff at 2, 3 and 5 bohr, and the local minima of v_eff on
+   [0.6, 9] bohr (r, how far v_eff falls into each from its maximum before it, mHa).
+   Measured: no minimum for any r_match in [0.9, 2.0]; v_eff(3) = -0.220 .. -0.209 Ha for
+   r_match 1.2 .. 1.4 (the shipped 1.3: -0.220), where the blends of before (windows from
+   [0.7, 1.3] to [1, 5] bohr) all left 0.1-0.3 Ha wells.
 """
 import argparse
 import json
@@ -25,7 +29,7 @@ from qpnn_hpc.atoms.density_verb import DensityConfig  # noqa: E402
 from qpnn_hpc.atoms.importer import make_table  # noqa: E402
 
 RADII = (0.2, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 9.9)
-BLENDS = ((1.0, 0.3), (1.2, 0.3), (1.25, 0.5), (1.5, 0.5), (1.75, 0.75), (2.0, 1.0), (2.5, 1.5), (3.0, 2.0))
+MATCHES = (0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0)
 
 
 def learned(path: Path):
@@ -47,7 +51,7 @@ def learned(path: Path):
 
 
 def minima(x, v):
-    s = (x > 0.6) & (x < 6.0)
+    s = (x > 0.6) & (x < 9.0)
     xs, vs = x[s], v[s]
     i = np.where((vs[1:-1] < vs[:-2]) & (vs[1:-1] <= vs[2:]))[0] + 1
     return [(round(float(xs[j]), 2), round(1e3 * float(vs[:j].max() - vs[j]), 1)) for j in i]
@@ -61,17 +65,20 @@ def main():
         learned(Path(a.results))
     t = np.load(ROOT / "qpnn_hpc" / "data" / "ne_ionisation.npz")
     x = t["x"]
-    print(f"v_eff local minima on [0.6, 6] bohr (r, fall from the maximum before it in mHa); shipped: "
+    print(f"v_eff local minima on [0.6, 9] bohr (r, fall from the maximum before it in mHa); shipped: "
           f"{minima(x, t['potential'])}")
     with tempfile.TemporaryDirectory() as d:
         raw = Path(d) / "ne_raw.npz"
         m = x > 0
         np.savez(raw, r=x[m], n=t["density_raw"][m], dn=t["drho_raw"][m], lap=t["lap_rho_raw"][m])
-        for r_match, width in BLENDS:
+        for r_match in MATCHES:
             res = make_table(DensityConfig(input=str(raw), out=str(Path(d) / "g.npz"), electrons=10, charge=10,
-                                           ip=float(t["ip"]), r_match=r_match, width=width, plot=""))
+                                           ip=float(t["ip"]), r_match=r_match, plot=""))
             g = np.load(res["table"])
-            print(f"  blend [{r_match - width:.2f}, {r_match + width:.2f}]: {minima(g['x'], g['potential'])}")
+            info = json.loads(str(g["meta"]))["graft"]
+            at = " ".join(f"v({r:g}) = {np.interp(r, g['x'], g['potential']):+.4f}" for r in (2.0, 3.0, 5.0))
+            print(f"  r_match {r_match:.2f}: a1 {info['a1']:+.3f} a2 {info['a2']:+.3f}; {at}; minima "
+                  f"{minima(g['x'], g['potential'])}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ PySCF is optional (``pip install pyscf``); the shipped tables need no PySCF. Per
   averages. Radial grid r = 0.05, 0.06, ..., 12 bohr (``--r-max``, ``--dr``).
 * The columns go to ``{out}/{key}_columns.npz`` (r, rho, drho, lap_rho), then through
   :func:`qpnn_hpc.atoms.importer.make_table` (the ``qpnn-hpc density`` verb) once per gauge:
-  the tail diagnosis and graft (automatic, or the preset's r_match, width and fit window,
+  the tail diagnosis and graft (automatic, or the preset's r_match,
   chosen by eye for the shipped tables: Li good to 10 bohr, Be to 6-8, Ne oscillating from
   1.5), the plot ``{key}_tail.png``, ``{out}/{key}_{ionisation,energy}.npz`` with the
   provenance, the energies and the graft; a summary line per atom.
@@ -49,12 +49,11 @@ sys.path.insert(0, str(ROOT))
 from qpnn_hpc.atoms.density_verb import DensityConfig  # noqa: E402
 from qpnn_hpc.atoms.importer import make_table  # noqa: E402
 
-# presets: the shipped tables (r_match, width, fit window chosen by eye, physics-reference)
+# presets: the shipped tables (r_match chosen by eye, physics-reference)
 RECIPES = {
     "li": dict(symbol="Li", method="fci", basis="aug-cc-pCVTZ", r_match=7.0, wfnsym="Ag"),
-    "be": dict(symbol="Be", method="fci", basis="aug-cc-pCVTZ", r_match=5.0, width=1.0, fit_window=(4.0, 6.0),
-               wfnsym="Ag"),
-    "ne": dict(symbol="Ne", method="ccsd", basis="aug-cc-pwCVQZ", r_match=1.75, width=0.75, fit_window=(1.0, 4.0)),
+    "be": dict(symbol="Be", method="fci", basis="aug-cc-pCVTZ", r_match=5.0, wfnsym="Ag"),
+    "ne": dict(symbol="Ne", method="ccsd", basis="aug-cc-pwCVQZ", r_match=1.3),
 }
 BE_FALLBACK = dict(symbol="Be", method="ccsd(t)", basis="aug-cc-pCVQZ", r_match=5.5)
 ELEMENTS = ("H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se "
@@ -244,9 +243,8 @@ def recipe(name: str, args) -> tuple[str, dict]:
         if symbol is None:
             sys.exit(f"make_densities.py: unknown atom {name!r}; give an element symbol H .. Kr")
         rec = dict(symbol=symbol, method=args.method, basis=args.basis or "cc-pVTZ")
-    for k in ("r_match", "width"):
-        if getattr(args, k) is not None:
-            rec[k] = getattr(args, k)
+    if args.r_match is not None:
+        rec["r_match"] = args.r_match
     return key, complete(rec, args.spin, args.cation_spin)
 
 
@@ -290,7 +288,7 @@ def energies_and_density(rec: dict, max_memory_gb: float):
 def tables(key: str, rec: dict, out: Path, columns: Path, e_atom: float, e_cat: float, method: str,
            extra: dict, auto_graft: bool) -> list[dict]:
     """Both gauges' tables through the verb; the preset's graft unless ``auto_graft``."""
-    graft = {} if auto_graft else {k: rec[k] for k in ("r_match", "width", "fit_window") if rec.get(k) is not None}
+    graft = {} if auto_graft else ({} if rec.get("r_match") is None else {"r_match": rec["r_match"]})
     res = []
     for gauge in ("ionisation", "energy"):
         cfg = DensityConfig(input=str(columns), out=str(out / f"{key}_{gauge}.npz"), electrons=float(rec["Z"]),
@@ -358,7 +356,6 @@ def main(argv=None):
     ap.add_argument("--r-max", type=float, default=12.0, help="last radius of the grid (bohr, default 12)")
     ap.add_argument("--dr", type=float, default=0.01, help="radial step (bohr, default 0.01)")
     ap.add_argument("--r-match", type=float, default=None, help="graft radius (default: automatic)")
-    ap.add_argument("--width", type=float, default=None, help="graft half-width with --r-match (bohr)")
     ap.add_argument("--auto-graft", action="store_true", help="presets too: the automatic graft, not theirs")
     ap.add_argument("--be-fallback", action="store_true", help="Be: CCSD(T)/aug-cc-pCVQZ, relaxed CCSD density")
     ap.add_argument("--regraft", action="store_true", help="only redo the tail graft of existing tables in --out")

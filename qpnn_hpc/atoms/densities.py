@@ -86,28 +86,23 @@ def invert(r, rho, drho, lap_rho, mu: float = 0.0):
 
 # ----------------------------------------------------------------------------- tail graft
 
-def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, width: float = 1.0,
-               z_net: float = 1.0, fit_window: Optional[tuple[float, float]] = None):
+def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, z_net: float = 1.0):
     """Replace the Gaussian-basis tail by the right asymptotic form.
 
     Beyond the matching radius the density of a neutral atom decays as
-        rho_A(r) = exp(a0 + 2 beta ln r - 2 kappa r + a1/r),
+        rho_A(r) = exp(a0 + 2 beta ln r - 2 kappa r + a1/r + a2/r^2),
         kappa = sqrt(2 IP),  beta = z_net/kappa - 1  (z_net = Z - N + 1 = 1),
-    (the 1/r term is the first correction of the asymptotic series). a0 and a1 are a
-    least-squares fit of ln rho on ``fit_window`` (default [r_match - width, r_match + width];
-    a wider window averages out the oscillations of a Gaussian tail); u = ln rho is then
-    blended with a quintic C2 step s over that window,
-        u = (1 - s) u_G + s u_A ,
-    so that u, u', u'' (hence rho, rho', Lap rho and v_eff) stay continuous
-    (:func:`qpnn_hpc.atoms.tail.graft_log`). Returns (rho, drho, lap_rho, info) with info
-    the fitted constants (a dict)."""
+    (a1/r and a2/r^2: the first corrections of the asymptotic series). a0, a1, a2 make
+    u = ln rho, u' and u'' continuous at r_match, so rho, rho', Lap rho and v_eff are
+    continuous there (:func:`qpnn_hpc.atoms.tail.graft_log`). Returns (rho, drho, lap_rho,
+    info) with info the constants (a dict)."""
     from qpnn_hpc.atoms import tail
     r = np.asarray(r, dtype=np.float64)
     kappa = math.sqrt(2.0 * ip)
     u, du, d2u, info = tail.graft_log(r, *log_derivatives(r, rho, drho, lap_rho), kappa,
-                                      tail.beta_of(kappa, z_net, "radial"), r_match, width, fit_window)
+                                      tail.beta_of(kappa, z_net, "radial"), r_match)
     rho_new, drho_new, lap_new = tail.from_log(r, u, du, d2u, "radial")
-    info.update(z_net=float(z_net), form=info["form"].replace(" n ", " rho ").replace("ln n", "ln rho"))
+    info.update(z_net=float(z_net), form=info["form"].replace("n = ", "rho = ").replace("ln n", "ln rho"))
     return rho_new, drho_new, lap_new, info
 
 

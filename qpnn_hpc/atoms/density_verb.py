@@ -14,7 +14,6 @@ from qpnn_hpc.config import check, field
 
 DEFAULT_TOL = 0.03          # Hartree: abs(v_eff - v_A) counted as following the asymptote (qpnn_hpc.atoms.tail)
 DEFAULT_MIN_LENGTH = 1.0    # bohr: the shortest stretch that counts as following
-DEFAULT_WIDTH = 1.0         # bohr: half-width of the blend window
 GEOMETRIES = ("radial", "line")
 GAUGES = ("ionisation", "energy", "unknown")
 FLAGGED = ("untrusted", "unchecked")      # tail states every campaign using the table is warned about
@@ -40,16 +39,13 @@ class DensityConfig:
     method: str = field("", help="where the density comes from (free text, e.g. 'FCI/cc-pVQZ, PySCF')")
     basis: str = field("", help="basis set, if any (free text)")
     graft: bool = field(True, help="graft the tail where it stops following the asymptote")
-    r_match: Optional[float] = field(None, help="matching radius of the graft (bohr; default: chosen from the "
-                                                "diagnosis)")
-    width: Optional[float] = field(None, help="half-width of the blend window with r_match (bohr; default 1)")
-    fit_window: Optional[tuple[float, float]] = field(None, help="where a0, a1 of the asymptotic form are fitted "
-                                                               "(bohr; default the blend window)")
+    r_match: Optional[float] = field(None, help="matching radius of the graft: ln n, its slope and "
+                                                "curvature continuous there (bohr; default: from the diagnosis)")
     tail_tol: float = field(DEFAULT_TOL, help="Hartree: abs(v_eff - asymptote) counted as following it")
     min_length: float = field(DEFAULT_MIN_LENGTH, help="bohr: the shortest stretch that counts as "
                                                              "following the asymptote")
     anchor: Optional[float] = field(None, help="gauge anchor r0 (bohr; default radially 2, or 0.5 past "
-                                               "a graft blend holding 2; on a line the densest point)")
+                                               "a graft's r_match within 0.5 of it; on a line the densest point)")
     plot: Optional[str] = field(None, help="the diagnostic PNG (default <out stem>_tail.png; '' for none)")
 
     def __post_init__(self):
@@ -61,9 +57,6 @@ class DensityConfig:
         check(self.ip is None or self.ip > 0, "ip", f"must be > 0 Hartree, got {self.ip}")
         check(self.tail_tol > 0, "tail_tol", "must be > 0 Hartree")
         check(self.min_length > 0, "min_length", "must be > 0 bohr")
-        check(self.width is None or self.width > 0, "width", "must be > 0 bohr")
-        check(self.fit_window is None or 0 < self.fit_window[0] < self.fit_window[1], "fit_window",
-              f"{self.fit_window}: give LO HI with 0 < LO < HI (bohr)")
         check(self.r_match is None or self.r_match > 0, "r_match", "must be > 0 bohr (a distance from the centre)")
 
 
@@ -72,7 +65,6 @@ class DensityConfig:
 def _cli(args) -> int:
     keys = [f for f in DensityConfig.__dataclass_fields__ if f not in ("input", "out")]
     opts = {k: getattr(args, k) for k in keys}
-    opts["fit_window"] = None if args.fit_window is None else tuple(args.fit_window)
     cfg = DensityConfig(input=args.input, out=args.out, **opts)
     check(args.trials > 0, "trials", "must be > 0")
     check(args.epochs > 0, "epochs", "must be > 0")
@@ -132,8 +124,6 @@ def add_parser(subparsers) -> None:
     t.add_argument("--no-graft", dest="graft", action="store_false",
                    help="diagnose only: a tail that does not follow the asymptote is marked untrusted")
     t.add_argument("--r-match", type=float, default=None, help=h["r_match"])
-    t.add_argument("--width", type=float, default=None, help=h["width"])
-    t.add_argument("--fit-window", type=float, nargs=2, default=None, metavar=("LO", "HI"), help=h["fit_window"])
     t.add_argument("--tail-tol", type=float, default=DEFAULT_TOL, help=h["tail_tol"] + " (default %(default)s)")
     t.add_argument("--min-length", type=float, default=DEFAULT_MIN_LENGTH,
                    help=h["min_length"] + " (default %(default)s)")

@@ -85,39 +85,38 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-#: The default radial anchor moves this far past the end of a graft blend it would sit in
-#: (bohr). Ne's shipped table: r0 = 2 on its blend [1.0, 2.5] put a 0.1 Ha bump of the blend
-#: under the anchor (one campaign trial +70 mHa); at r0 = 3 (0.5 past the blend) no trial is
-#: trapped so, but the learned U still carries -2 .. -3 mHa of the blend's artefact there
-#: (jobs/atoms.toml): the margin avoids the trap, not the artefact.
-BLEND_MARGIN = 0.5
+#: The default radial anchor keeps this far from a graft's matching radius (bohr), where
+#: v_eff's slope jumps (tail.graft_log); the same margin bounds the "beyond the graft"
+#: deviation that the printed line reports. Ne's table before the C2 graft: r0 = 2 on its
+#: blend [1.0, 2.5] sat on a 0.1 Ha bump of the blend (one campaign trial +70 mHa).
+KINK_MARGIN = 0.5
 
 
-def _anchor(x, n, geometry, given, blends) -> tuple[float, str]:
+def _anchor(x, n, geometry, given, kinks) -> tuple[float, str]:
     """The gauge anchor r0 (bohr) and a note ("" if none). Given: kept (it must lie on the
-    grid; one inside a graft blend is kept with a note). Default on a line: the densest grid
-    point (never a node or a tail); radially: DEFAULT_R0, or BLEND_MARGIN past the end of a
-    graft blend [lo, hi] it falls in, where v_eff is an artefact of the blend; the grid's
-    midpoint if that leaves the grid."""
-    def in_blend(r):
-        return next(((sign * lo, sign * hi) for sign, lo, hi in blends
-                     if lo <= sign * r <= hi), None)
+    grid; one within KINK_MARGIN of a graft's r_match is kept with a note). Default on a
+    line: the densest grid point (never a node or a tail); radially: DEFAULT_R0, moved to
+    KINK_MARGIN past a graft's r_match it lies within KINK_MARGIN of; the grid's midpoint if
+    that leaves the grid."""
+    def near_kink(r):
+        return next((r_match for sign, r_match in kinks if abs(sign * r - r_match) < KINK_MARGIN), None)
 
     if given is not None:
         check(x[0] <= given <= x[-1], "anchor", f"{given} lies outside the grid [{x[0]:.4g}, {x[-1]:.4g}]; "
               "choose a point in it")
-        blend = in_blend(given)
-        return float(given), ("" if blend is None else
-                              f"anchor {given:g} lies in the graft blend [{min(blend):.2f}, {max(blend):.2f}], "
-                              "where v_eff is the blend's, not the density's: choose a point outside it")
+        near = near_kink(given)
+        return float(given), ("" if near is None else
+                              f"anchor {given:g} lies within {KINK_MARGIN:g} bohr of the graft's r_match "
+                              f"{near:.2f}, where v_eff's slope jumps: choose a point "
+                              "further from it")
     if geometry == "line":
         r0 = float(x[np.argmax(n)])
     else:
         r0 = DEFAULT_R0
-        blend = in_blend(r0)
-        if blend is not None:
-            r0 = max(blend) + BLEND_MARGIN
-    if not x[0] <= r0 <= x[-1] or in_blend(r0) is not None:
+        near = near_kink(r0)
+        if near is not None:
+            r0 = near + KINK_MARGIN
+    if not x[0] <= r0 <= x[-1]:
         r0 = 0.5 * (x[0] + x[-1])
     return float(r0), ""
 
@@ -160,24 +159,20 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
                    "physical": bool(side.physical)}
             text = side.note
             if cfg.graft and (cfg.r_match is not None or not side.physical):
-                if cfg.r_match is not None:
-                    r_match, width = float(cfg.r_match), float(cfg.width or tails.DEFAULT_WIDTH)
-                else:
-                    r_match, width = tails.auto_match(side)
-                    width = float(cfg.width) if cfg.width is not None else width
-                gu, gdu, gd2u, info = tails.graft_log(s, u[idx], sign * du[idx], d2u[idx], kappa, beta,
-                                                      r_match, width, cfg.fit_window)
+                r_match = float(cfg.r_match) if cfg.r_match is not None else tails.auto_match(side)
+                gu, gdu, gd2u, info = tails.graft_log(s, u[idx], sign * du[idx], d2u[idx], kappa, beta, r_match)
+                r_match = info["r_match"]
                 u_new[idx], du_new[idx], d2u_new[idx] = gu, sign * gdu, gd2u
                 k_side = tails.kinetic(x[idx], du_new[idx], d2u_new[idx], geo)
                 after = 0.5 * (k_side - tails.asymptote_k(s, ip, z_net, geo))
-                beyond = s >= r_match + width
-                dev = float(np.max(np.abs(after[beyond]))) if beyond.any() else math.nan
-                rec.update(graft=info, r_match=r_match, width=width, max_dev_after=dev,
+                far = s >= r_match + KINK_MARGIN
+                dev = float(np.max(np.abs(after[far]))) if far.any() else math.nan
+                rec.update(graft=info, r_match=r_match, max_dev_after=dev,
                            chosen="given" if cfg.r_match is not None else "auto")
-                windows.append((sign, r_match - width, r_match + width))
+                windows.append((sign, r_match))
                 grafted = True
-                text += (f"; grafted at r_match = {r_match:.2f} ({rec['chosen']}, blend [{r_match - width:.2f}, "
-                         f"{r_match + width:.2f}]), max abs(v_eff - v_A) beyond it: {dev:.3g} Ha")
+                text += (f"; grafted at r_match = {r_match:.2f} ({rec['chosen']}), max abs(v_eff - v_A) beyond "
+                         f"{r_match + KINK_MARGIN:.2f}: {dev:.3g} Ha")
             elif not side.physical:
                 untrusted = True
                 text += "; NOT grafted (--no-graft): the table is marked untrusted"
@@ -222,7 +217,7 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
         s_all = np.abs(x) if geo == "line" else x
         with np.errstate(divide="ignore"):
             v_asym = mu + 0.5 * tails.asymptote_k(np.where(s_all > 0, s_all, np.nan), ip, z_net, geo)
-        spans = [(lo, hi) if sign > 0 else (-hi, -lo) for sign, lo, hi in windows]
+        spans = [(sign * r_match - KINK_MARGIN, sign * r_match + KINK_MARGIN) for sign, r_match in windows]
         tails.plot(plot_path, x, mu + 0.5 * k_raw, (mu + 0.5 * k) if grafted else None, v_asym, spans,
                    cfg.tail_tol, f"{name}: v_eff ({gauge} gauge), tail {status}")
     line = (f"qpnn-hpc density: {cfg.input} -> {out} ({geo}, N = {electrons:g}, Z = {Z:g}, "

@@ -5,36 +5,37 @@ Hartree atomic units: distances in bohr, energies in Hartree, k in 1/bohr^2.
 Far from a system of net charge z = Z - N + 1 seen by the outermost electron (z = 1 for a
 neutral atom), the density decays as
 
-    n(s) ~ exp(a0 + 2 beta ln s - 2 kappa s + a1/s),     kappa = sqrt(2 IP),
+    n(s) ~ exp(a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2 + ...),     kappa = sqrt(2 IP),
     beta = z/kappa - 1  (radial: 3D Laplacian),     beta = z/kappa  (line: 1D),
 
 with s the distance from the centre (r, or |x| on a line centred at x = 0). Its local
 kinetic term k = Lap sqrt(n)/sqrt(n) (:func:`kinetic`) and the one-orbital potential
-v_eff = mu + k/2 then follow, with a1 = 0,
+v_eff = mu + k/2 then follow, with a1 = a2 = 0,
 
     k_A(s) = kappa^2 - 2 z/s + c2/s^2,   c2 = beta z/kappa (radial),  beta (beta - 1) (line),
     v_A(s) = mu + k_A(s)/2               (mu = -IP: v_A -> -z/s, the -1/r of a neutral atom).
 
 The deviation delta(s) = v_eff - v_A = (k - k_A)/2 does not depend on the gauge (a1 /= 0
-adds kappa a1/(2 s^2): 0.02-0.1 Ha at 3-5 bohr for the shipped tables' fits). A
+adds kappa a1/(2 s^2): Ne's shipped graft +12 mHa at 10 bohr, Li -9, Be +3). A
 Gaussian-basis tail decays too fast: ln n bends down like -alpha s^2, k grows like s^2
 and v_eff oscillates or rises instead of approaching -z/s.
 
 The diagnosis (:func:`diagnose_side`): the points with abs(delta) <= ``tol`` that form a
 stretch at least ``min_length`` long; the first such stretch outwards is the one where
 the tail follows the asymptote. If it reaches the table's end the tail is "physical";
-otherwise it stops at r_out and the graft matches there (:func:`auto_match`): width
-w = min(1, (r_out - r_in)/2) bohr, r_match = r_out - w, ln n blended into the asymptotic
-form on [r_out - 2 w, r_out] (a0, a1: least squares of ln n on that window; quintic C2 step,
-:func:`graft_log`). Without such a stretch within ``tol``, one within 2 ``tol`` is used
-(the 1D model atom's own a1/s term exceeds 0.03 Ha inside 5.3 bohr: a basis tail going
-wrong at 6 leaves no 1 bohr within 0.03); without that either, the blend starts where
-v_eff first meets the asymptote (width 1 bohr); the summary says which. If v_eff never
-meets it, the user must give r_match. Defaults ``tol`` = 0.03 Ha and ``min_length`` = 1 bohr; on the raw (Gaussian-basis)
-columns of the shipped tables: Li follows on [4.1, 12] bohr and is left alone; Be follows on
-[4.3, 7.9] (then dips 0.03 Ha below and rises 0.2 Ha above the asymptote by 12 bohr) and
-is grafted on [5.9, 7.9]; Ne oscillates by 0.3 Ha from 1.5 bohr on, first meets the
-asymptote at 1.0 bohr and is grafted on [1, 3] (the shipped Ne graft by eye: [1, 2.5]).
+otherwise it stops at r_out and the graft switches to the asymptotic form at r_match =
+r_out - min(1, (r_out - r_in)/2) bohr (:func:`auto_match`), with a0, a1, a2 making ln n, its
+slope and curvature continuous there (:func:`graft_log`). Without such a stretch within
+``tol``, one within 2 ``tol`` is used (the 1D model atom's own a1/s term exceeds 0.03 Ha
+inside 5.3 bohr: a basis tail going wrong at 6 leaves no 1 bohr within 0.03); without that
+either, r_match is 1 bohr past where v_eff first meets the asymptote; the summary says
+which. If v_eff never meets it, the user must give r_match. Defaults ``tol`` = 0.03 Ha and
+``min_length`` = 1 bohr. On the raw (Gaussian-basis) columns of the shipped tables: Li
+follows on [4.1, 12] bohr (grafted at 7 by its preset); Be follows on [4.3, 7.9] (then dips
+0.03 Ha below and rises 0.2 Ha above the asymptote by 12 bohr; grafted at 5); Ne oscillates
+by 0.3 Ha from 1.5 bohr on and first meets the asymptote at 1.0 bohr (auto: r_match 2; its
+preset, by eye: 1.3, where v_eff past it is monotone and within 11 mHa at 3 bohr of the
+grafts at 1.2 and 1.4; benchmarks/ne_tail.py).
 """
 from __future__ import annotations
 
@@ -44,10 +45,11 @@ from typing import Optional
 
 import numpy as np
 
-from qpnn_hpc.atoms.density_verb import DEFAULT_MIN_LENGTH, DEFAULT_TOL, DEFAULT_WIDTH
+from qpnn_hpc.atoms.density_verb import DEFAULT_MIN_LENGTH, DEFAULT_TOL
 from qpnn_hpc.config import ConfigError
 
 RELAX = (1, 2)   # tolerance factors tried in turn for a stretch of min_length (diagnose_side)
+MATCH_INSET = 1.0   # bohr: how far inside the trusted stretch's end the automatic r_match sits (auto_match)
 
 
 
@@ -96,43 +98,40 @@ def asymptote_k(s, ip: float, z_net: float, geometry: str):
 
 # ----------------------------------------------------------------------------- graft
 
-def smoothstep5(t):
-    """Quintic C2 step s(t) (0 for t <= 0, 1 for t >= 1) and its first two derivatives."""
-    t = np.clip(t, 0.0, 1.0)
-    return t ** 3 * (10 - 15 * t + 6 * t * t), 30 * t * t * (1 - t) ** 2, 60 * t * (1 - t) * (1 - 2 * t)
+def graft_log(s, u, du, d2u, kappa: float, beta: float, r_match: float):
+    """Replace u = ln n beyond r_match by u_A = a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2.
 
-
-def graft_log(s, u, du, d2u, kappa: float, beta: float, r_match: float, width: float = DEFAULT_WIDTH,
-              fit_window: Optional[tuple[float, float]] = None):
-    """Blend u = ln n into u_A = a0 + 2 beta ln s - 2 kappa s + a1/s beyond r_match.
-
-    a0, a1: least squares of u - 2 beta ln s + 2 kappa s on ``fit_window`` (default the
-    blend window [r_match - width, r_match + width]); u = (1 - t) u + t u_A with the
-    quintic step t over the blend window, so u, u', u'' stay continuous. ``s`` > 0 is the
-    distance from the centre, derivatives are d/ds. Returns (u, du, d2u, info)."""
+    a0, a1, a2 solve u_A = u, u_A' = u', u_A'' = u'' at s_m, the first grid point at or
+    beyond r_match: n, n', Lap n and v_eff are continuous there (v_eff's slope jumps; by
+    0.1-0.3 Ha/bohr on Ne's raw columns at 1.2-1.4 bohr). a1/s and a2/s^2 carry the decay of
+    v_eff onto the asymptote (their kinetic terms fall off as 1/s^2, like the centrifugal
+    1/r^2 of a p shell). A blend of ln n into a form with a0, a1 fitted on a window (the
+    method before 2026-11-30) left a 0.1-0.3 Ha bump in v_eff at the blend's end wherever the
+    raw tail oscillates (Ne: benchmarks/ne_tail.py); the C2 switch leaves v_eff monotone on
+    Ne's [1.2, 10] bohr for any s_m in [0.9, 1.4]. ``s`` > 0 is the distance from the centre,
+    increasing; derivatives are d/ds. Returns (u, du, d2u, info)."""
     s = np.asarray(s, dtype=np.float64)
-    lo, hi = r_match - width, r_match + width
-    f_lo, f_hi = (lo, hi) if fit_window is None else (float(fit_window[0]), float(fit_window[1]))
-    w = (s >= f_lo) & (s <= f_hi)
-    if w.sum() < 2:
-        raise ConfigError(f"r_match: the fit window [{f_lo:.3g}, {f_hi:.3g}] bohr holds {int(w.sum())} grid "
-                          "point(s); choose r_match and width inside the grid")
-    A = np.stack([np.ones(w.sum()), 1.0 / s[w]], axis=1)
-    b = u[w] - 2 * beta * np.log(s[w]) + 2 * kappa * s[w]
-    (a0, a1), *_ = np.linalg.lstsq(A, b, rcond=None)
-    uA = a0 + 2 * beta * np.log(s) - 2 * kappa * s + a1 / s
-    duA = 2 * beta / s - 2 * kappa - a1 / s ** 2
-    d2uA = -2 * beta / s ** 2 + 2 * a1 / s ** 3
-    t, dt, d2t = smoothstep5((s - lo) / (hi - lo))
-    dt, d2t = dt / (hi - lo), d2t / (hi - lo) ** 2
-    u_new = (1 - t) * u + t * uA
-    du_new = (1 - t) * du + t * duA + dt * (uA - u)
-    d2u_new = (1 - t) * d2u + t * d2uA + 2 * dt * (duA - du) + d2t * (uA - u)
-    info = dict(kappa=kappa, beta=beta, a0=float(a0), a1=float(a1), r_match=float(r_match),
-                width=float(width), fit_window=[f_lo, f_hi],
-                form="n = exp(a0 + 2 beta ln s - 2 kappa s + a1/s), kappa = sqrt(2 IP); ln n blended "
-                     "with a quintic C2 step on [r_match - width, r_match + width]; a0, a1: least "
-                     "squares of ln n on fit_window")
+    beyond = np.nonzero(s >= r_match)[0]
+    if beyond.size < 2 or beyond[0] == 0:
+        raise ConfigError(f"r_match: {r_match:.4g} bohr must lie inside the grid [{s[0]:.4g}, {s[-1]:.4g}] "
+                          "(distance from the centre), with grid points on both sides; choose a radius in it")
+    j = int(beyond[0])
+    sm = float(s[j])
+    A = np.array([[1.0, 1.0 / sm, 1.0 / sm ** 2],
+                  [0.0, -1.0 / sm ** 2, -2.0 / sm ** 3],
+                  [0.0, 2.0 / sm ** 3, 6.0 / sm ** 4]])
+    b = np.array([u[j] - 2 * beta * math.log(sm) + 2 * kappa * sm,
+                  du[j] - 2 * beta / sm + 2 * kappa,
+                  d2u[j] + 2 * beta / sm ** 2])
+    a0, a1, a2 = np.linalg.solve(A, b)
+    t = s[j:]
+    u_new, du_new, d2u_new = (np.array(a, dtype=np.float64) for a in (u, du, d2u))
+    u_new[j:] = a0 + 2 * beta * np.log(t) - 2 * kappa * t + a1 / t + a2 / t ** 2
+    du_new[j:] = 2 * beta / t - 2 * kappa - a1 / t ** 2 - 2 * a2 / t ** 3
+    d2u_new[j:] = -2 * beta / t ** 2 + 2 * a1 / t ** 3 + 6 * a2 / t ** 4
+    info = dict(kappa=kappa, beta=beta, a0=float(a0), a1=float(a1), a2=float(a2), r_match=sm,
+                form="n = exp(a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2) for s >= r_match, kappa = sqrt(2 IP); "
+                     "a0, a1, a2: ln n and its first two derivatives continuous at r_match")
     return u_new, du_new, d2u_new, info
 
 
@@ -188,19 +187,18 @@ def diagnose_side(name, s, k, ip, z_net, geometry, tol=DEFAULT_TOL, min_length=D
     return Side(name, s, delta, None, False, f"never comes within {tol:g} Ha of the asymptote")
 
 
-def auto_match(side: Side) -> tuple[float, float]:
-    """(r_match, width): the blend window ends where the stretch that follows the asymptote
-    ends, width min(1, its length/2) bohr; without such a stretch (``fallback``) it starts
-    where v_eff first meets the asymptote, width 1 bohr (Ne's raw tail, which oscillates by
-    0.3 Ha from 1.5 bohr on, first meets it at 1.0 bohr: blend [1, 3])."""
+def auto_match(side: Side) -> float:
+    """r_match: MATCH_INSET = min(1, half the stretch's length) bohr inside the end of the
+    stretch that follows the asymptote; without such a stretch (``fallback``) 1 bohr past
+    where v_eff first meets the asymptote (Ne's raw tail, which oscillates by 0.3 Ha from
+    1.5 bohr on, first meets it at 1.0 bohr: r_match = 2; its shipped table: 1.3, by eye)."""
     if side.follows is None:
         raise ConfigError(f"r_match: the tail ({side.name}) {side.note}; check the IP and charge, or give "
                           "--r-match (and --tail-tol) yourself, looking at the diagnostic plot")
     a, b = side.follows
     if side.fallback:
-        return a + DEFAULT_WIDTH, DEFAULT_WIDTH
-    width = min(DEFAULT_WIDTH, 0.5 * (b - a))
-    return b - width, width
+        return a + MATCH_INSET
+    return b - min(MATCH_INSET, 0.5 * (b - a))
 
 
 def sides(x, geometry: str) -> list[tuple[str, np.ndarray]]:
