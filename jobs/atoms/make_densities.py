@@ -329,9 +329,12 @@ def regraft(key: str, out: Path, rec: dict, auto_graft=False) -> dict:
         cols = dict(r=t["x"], rho=t.get("density_raw", t["density"]))
         if "drho_raw" in t:
             cols.update(drho=t["drho_raw"], lap_rho=t["lap_rho_raw"])
-        elif "kinetic_local_raw" in t:  # rho' from the verb's spline of ln rho; Lap rho keeps the raw k exactly
+        elif "kinetic_local_raw" in t:  # rho' as the table has it where its graft left rho alone (below the
+            # blend, analytic), else the verb's spline of ln rho; Lap rho keeps the raw k exactly
             from qpnn_hpc.atoms.columns import derivatives
             drho, _, _ = derivatives(t["x"], cols["rho"], "radial")
+            g = t["meta"].get("graft") or {}
+            drho = np.where(t["x"] < g.get("r_match", np.inf) - g.get("width", 0.0), t["drho"], drho)
             du = drho / cols["rho"]
             cols.update(drho=drho, lap_rho=2 * cols["rho"] * (t["kinetic_local_raw"] + du * du / 4))
         np.savez_compressed(columns, **cols)

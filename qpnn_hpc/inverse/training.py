@@ -10,10 +10,12 @@ Restarts (``restarts = R``): each trial trains R starts (initial weights and poi
 the trial's spec and the start number, :func:`restart_stream`) in the same batch, and
 keeps the one with the lowest final training loss (:func:`final_loss`: the median of the
 last 5% of epochs, the loss of seed 000 eq. 4 / seed 001 eq. 7 on fresh points, never a
-reference energy or potential). Why: Ne's radial QPNN (jobs/atoms.toml) sometimes ends
-with a slope error past its graft blend, U - v_eff rising by 0.014 Ha over [2.8, 4.5]
-bohr (eq. 10 +11 mHa); that trial's final loss was 4.1e-3 Ha^2 against 1.6e-3 - 2.4e-3
-for the four others of its batch, which were within 2.9 mHa. Cost: R times the training.
+reference energy or potential). Why: on Ne's table as it was grafted before 2026-11-30
+(ln rho blended over [1.0, 2.5] bohr), its radial QPNN sometimes ended with a slope error
+past the blend, U - v_eff rising by 0.014 Ha over [2.8, 4.5] bohr (eq. 10 +11 mHa); that
+trial's final loss was 4.1e-3 Ha^2 against 1.6e-3 - 2.4e-3 for the four others of its
+batch, which were within 2.9 mHa. (On the C2-grafted table Ne needs no restarts:
+jobs/atoms.toml.) Cost: R times the training.
 """
 from __future__ import annotations
 
