@@ -4,16 +4,19 @@
 
 1. From a results file of jobs/atoms.toml (if given and present): per Ne gauge, the median
    and range over trials of U - v_eff (mHa) at radii from 0.2 to 9.9 bohr. Measured
-   (2026-11-30, ionisation gauge, the table before the C2 graft, ln n blended on [1.0, 2.5]
-   bohr, anchor r0 = 3): -7 mHa at 2.5 bohr, 0 at 3, a flat -2.7 over [5, 9.9]: the systematic
-   -2 mHa of Ne's energies then, from the 0.1 Ha well the blend made at 2.4 bohr.
+   (2026-11-30, C2-grafted table, r0 = 2, ionisation / energy gauge): -2.1 / -2.4 mHa at 1.3 bohr,
+   +7.4 / +8.7 at 1.4 (the corner where v_eff's curvature changes at the switch), 0 at 2, then
+   +1.8 .. +4.4 over [3, 9.9]: the +2 .. +3 mHa of Ne's energies. Before (blended table, r0 = 3):
+   -7 mHa at 2.5 bohr, 0 at 3, a flat -2.7 over [5, 9.9], from the blend's 0.1 Ha well at 2.4.
 2. The shipped table's raw Gaussian-basis columns (density_raw, drho_raw, lap_rho_raw)
    regrafted by `qpnn-hpc density`'s make_table (the C2 graft of qpnn_hpc/atoms/tail.py) at
-   several r_match: a1, a2, v_eff at 2, 3 and 5 bohr, and the local minima of v_eff on
-   [0.6, 9] bohr (r, how far v_eff falls into each from its maximum before it, mHa).
-   Measured: no minimum for any r_match in [0.9, 2.0]; v_eff(3) = -0.220 .. -0.209 Ha for
-   r_match 1.2 .. 1.4 (the shipped 1.3: -0.220), where the blends of before (windows from
-   [0.7, 1.3] to [1, 5] bohr) all left 0.1-0.3 Ha wells.
+   several r_match: a1, a2, v_eff at 2, 3 and 5 bohr, the jumps of v_eff's slope and curvature
+   at the switch, and the local minima of v_eff on [0.6, 9] bohr (r, how far v_eff falls into
+   each from its maximum before it, mHa). Measured: no minimum for any r_match in [0.9, 2.0]
+   (the blends of before, windows from [0.7, 1.3] to [1, 5] bohr, all left 0.1-0.3 Ha wells);
+   v_eff(3) = -0.220 .. -0.209 Ha for r_match 1.2 .. 1.4 (the shipped 1.3: -0.220); the slope is
+   continuous at 1.06, 1.32 and 1.8 bohr, where the curvature jumps by -8.8, +5.0 and -3.5
+   Ha/bohr^2 (at the shipped 1.3: slope -0.12, curvature +5.5).
 """
 import argparse
 import json
@@ -28,8 +31,19 @@ sys.path.insert(0, str(ROOT))
 from qpnn_hpc.atoms.density_verb import DensityConfig  # noqa: E402
 from qpnn_hpc.atoms.importer import make_table  # noqa: E402
 
-RADII = (0.2, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 9.9)
-MATCHES = (0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0)
+RADII = (0.2, 0.5, 1.0, 1.3, 1.4, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 9.9)
+MATCHES = (0.9, 1.0, 1.06, 1.1, 1.13, 1.2, 1.3, 1.32, 1.4, 1.5, 1.6, 1.8, 2.0)
+
+
+def jumps(x, v, r_match):
+    """(slope, curvature) jumps of v at the switch: one-sided second-order differences of the
+    raw side (left) and the tail side (right) at the grid point r_match (Ha/bohr, Ha/bohr^2)."""
+    j, h = int(np.argmin(abs(x - r_match))), float(x[1] - x[0])
+    d_l = (3 * v[j] - 4 * v[j - 1] + v[j - 2]) / (2 * h)
+    d_r = (-3 * v[j] + 4 * v[j + 1] - v[j + 2]) / (2 * h)
+    c_l = (2 * v[j] - 5 * v[j - 1] + 4 * v[j - 2] - v[j - 3]) / h ** 2
+    c_r = (2 * v[j] - 5 * v[j + 1] + 4 * v[j + 2] - v[j + 3]) / h ** 2
+    return d_r - d_l, c_r - c_l
 
 
 def learned(path: Path):
@@ -77,8 +91,9 @@ def main():
             g = np.load(res["table"])
             info = json.loads(str(g["meta"]))["graft"]
             at = " ".join(f"v({r:g}) = {np.interp(r, g['x'], g['potential']):+.4f}" for r in (2.0, 3.0, 5.0))
-            print(f"  r_match {r_match:.2f}: a1 {info['a1']:+.3f} a2 {info['a2']:+.3f}; {at}; minima "
-                  f"{minima(g['x'], g['potential'])}")
+            dv, d2v = jumps(g["x"], g["potential"], info["r_match"])
+            print(f"  r_match {r_match:.2f}: a1 {info['a1']:+.3f} a2 {info['a2']:+.3f}; {at}; jumps of v' {dv:+.3f}, "
+                  f"v'' {d2v:+.2f}; minima {minima(g['x'], g['potential'])}")
 
 
 if __name__ == "__main__":
