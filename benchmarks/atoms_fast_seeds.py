@@ -1,5 +1,5 @@
 """The fast radial QPNN of tests/atoms/test_atoms.py over several seeds: the figures the tests'
-docstrings quote, and the Ne bimodality that keeps Ne out of the unit tests.
+docstrings quote, and the spread of Ne at this budget that keeps Ne out of the unit tests.
 
     python benchmarks/atoms_fast_seeds.py [--atoms h li be ne] [--seeds 6] [--epochs 400]
                                           [--points 500] [--widths 64 64] [--jobs 2]
@@ -13,7 +13,7 @@ named as the tests name them, so seed s here is seed s there. Printed
 per trial: the eigenvalue error (eq. 10, mHa) against the table's reference in the
 ionisation gauge, max abs(U - v_eff) on [0.5, 8] bohr (Hartree), the round-trip density
 L2 (qpnn_hpc/radial.py) and the wall time; then, per atom, the worst of each and the
-number of trials off by more than 20 mHa ("stuck": the local minimum 50-90 mHa off).
+number of trials off by more than 20 mHa ("stuck": Ne on its blended table of before, 50-90 mHa off).
 Trials run in --jobs processes of one thread each.
 """
 import argparse

@@ -86,7 +86,7 @@ def _versions() -> dict:
 
 
 #: The default radial anchor keeps this far from a graft's matching radius (bohr), where
-#: v_eff's slope jumps (tail.graft_log); the same margin bounds the "beyond the graft"
+#: v_eff's slope and curvature jump (tail.graft_log); the same margin bounds the "beyond the graft"
 #: deviation that the printed line reports. Ne's table before the C2 graft: r0 = 2 on its
 #: blend [1.0, 2.5] sat on a 0.1 Ha bump of the blend (one campaign trial +70 mHa).
 KINK_MARGIN = 0.5
@@ -107,7 +107,7 @@ def _anchor(x, n, geometry, given, kinks) -> tuple[float, str]:
         near = near_kink(given)
         return float(given), ("" if near is None else
                               f"anchor {given:g} lies within {KINK_MARGIN:g} bohr of the graft's r_match "
-                              f"{near:.2f}, where v_eff's slope jumps: choose a point "
+                              f"{near:.2f}, where v_eff's slope and curvature jump: choose a point "
                               "further from it")
     if geometry == "line":
         r0 = float(x[np.argmax(n)])

@@ -102,13 +102,14 @@ def graft_log(s, u, du, d2u, kappa: float, beta: float, r_match: float):
     """Replace u = ln n beyond r_match by u_A = a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2.
 
     a0, a1, a2 solve u_A = u, u_A' = u', u_A'' = u'' at s_m, the first grid point at or
-    beyond r_match: n, n', Lap n and v_eff are continuous there (v_eff's slope jumps; by
-    0.1-0.3 Ha/bohr on Ne's raw columns at 1.2-1.4 bohr). a1/s and a2/s^2 carry the decay of
+    beyond r_match: n, n', Lap n and v_eff are continuous there; v_eff's slope and curvature
+    jump (Ne's raw columns: by up to 0.5 Ha/bohr and 5 Ha/bohr^2 for s_m in [1.2, 1.4]; at the
+    shipped 1.3, -0.12 and +5.5; benchmarks/ne_tail.py). a1/s and a2/s^2 carry the decay of
     v_eff onto the asymptote (their kinetic terms fall off as 1/s^2, like the centrifugal
     1/r^2 of a p shell). A blend of ln n into a form with a0, a1 fitted on a window (the
     method before 2026-11-30) left a 0.1-0.3 Ha bump in v_eff at the blend's end wherever the
-    raw tail oscillates (Ne: benchmarks/ne_tail.py); the C2 switch leaves v_eff monotone on
-    Ne's [1.2, 10] bohr for any s_m in [0.9, 1.4]. ``s`` > 0 is the distance from the centre,
+    raw tail oscillates (Ne: benchmarks/ne_tail.py); the C2 switch leaves Ne's v_eff monotone
+    beyond s_m for any s_m in [0.9, 2] bohr. ``s`` > 0 is the distance from the centre,
     increasing; derivatives are d/ds. Returns (u, du, d2u, info)."""
     s = np.asarray(s, dtype=np.float64)
     beyond = np.nonzero(s >= r_match)[0]

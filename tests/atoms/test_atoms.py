@@ -198,7 +198,7 @@ def test_grafted_tail_has_no_bump(atom):
 
 def test_campaign_anchors_keep_off_the_graft(monkeypatch):
     """Every anchor of jobs/atoms.toml is its table's and lies at least KINK_MARGIN from the
-    table's graft radius r_match, where v_eff's slope jumps (Ne: r_match 1.3, r0 = 2)."""
+    table's graft radius r_match, where v_eff's slope and curvature jump (Ne: r_match 1.3, r0 = 2)."""
     from qpnn_hpc.atoms.importer import KINK_MARGIN
     from qpnn_hpc.campaigns import files as campaign
     monkeypatch.chdir(ROOT)

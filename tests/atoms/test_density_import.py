@@ -170,7 +170,7 @@ def test_columns_cleaning(tmp_path):
 
 def test_default_anchor_keeps_off_the_graft(tmp_path):
     """The default radial anchor r0 = 2 bohr within KINK_MARGIN of a graft's r_match (where
-    v_eff's slope jumps) moves to KINK_MARGIN past it: hydrogen with the wrong tail, grafted at
+    v_eff's slope and curvature may jump) moves to KINK_MARGIN past it: hydrogen with the wrong tail, grafted at
     r_match = 2.0 or 2.4 (given), anchors at 2.5 or 2.9 bohr with V(r0) = -1/r0 there (the
     grafted tail is hydrogen's own, 1e-5 Ha); grafted at 3 (auto) it stays at 2; a given
     anchor near r_match is kept and named in the printed line."""
