@@ -68,8 +68,7 @@ def block_stats(system, model, specs, block: int, dtype, device) -> BlockStats:
     for s in specs:
         g = torch.Generator(device=device)
         g.manual_seed(seed_from(s, "eval-chain", block))
-        chains.append(MetropolisChain(system.log_density, system.box, s.sampler, g, dtype, device,
-                                      radial=system.geometry == "radial"))
+        chains.append(MetropolisChain.for_system(system, s.sampler, g, dtype, device))
     samples = torch.stack([c.sample(T) for c in chains])  # (K, T, W, D)
     K, T, W, D = samples.shape
     x = samples.reshape(K, T * W, D)

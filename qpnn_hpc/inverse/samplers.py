@@ -105,6 +105,14 @@ class MetropolisChain:
         self.n_accepted = torch.zeros((), dtype=dtype, device=device)
         self.burned_in = False
 
+    @classmethod
+    def for_system(cls, system, config: MetropolisConfig, generator: torch.Generator, dtype=torch.float64,
+                   device="cpu") -> "MetropolisChain":
+        """The chain on a system's |psi|^2 (``log_density``) in its ``box``; radial systems
+        (``geometry == "radial"``) walk in ln r."""
+        return cls(system.log_density, system.box, config, generator, dtype, device,
+                   radial=system.geometry == "radial")
+
     def _logp(self, x):
         inside = ((x >= self.lo) & (x <= self.hi)).all(-1)
         with torch.no_grad():

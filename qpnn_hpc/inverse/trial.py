@@ -202,9 +202,8 @@ def run_trials(specs: Sequence[TrialSpec], device: str | torch.device = "cpu", c
             w = losses.volume_weights(x[..., 0]) if spec0.loss.volume_weight else None
             return losses.qpnn_loss(system, model, x, anchor_t, anchor_val, lam, weight=w)
     else:
-        chains = [MetropolisChain(system.log_density, system.box, spec0.sampler,
-                                  _generator(s, restart_stream("chain", j), device), dtype, device,
-                                  radial=system.geometry == "radial")
+        chains = [MetropolisChain.for_system(system, spec0.sampler, _generator(s, restart_stream("chain", j), device),
+                                             dtype, device)
                   for s, j in starts]
         cache = {}
 

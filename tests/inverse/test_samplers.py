@@ -7,7 +7,7 @@ import torch
 from scipy import stats
 
 from qpnn_hpc.config import ConfigError
-from qpnn_hpc.inverse.samplers import MetropolisChain, MetropolisConfig, split_rhat, uniform_points
+from qpnn_hpc.inverse.samplers import LogRadialProposal, MetropolisChain, MetropolisConfig, split_rhat, uniform_points
 from qpnn_hpc.inverse.systems import make_system
 
 
@@ -101,8 +101,12 @@ def test_radial_chains_mix_across_the_shells_of_li():
     cdf /= cdf[-1]
 
     def chain(radial, seed=0, **cfg):
-        return MetropolisChain(s.log_density, s.box, MetropolisConfig(**cfg), torch.Generator().manual_seed(seed),
-                               torch.float64, radial=radial)
+        g = torch.Generator().manual_seed(seed)
+        if radial:   # as the campaigns build it: the system's geometry chooses the rule
+            c = MetropolisChain.for_system(s, MetropolisConfig(**cfg), g)
+            assert isinstance(c.rule, LogRadialProposal)
+            return c
+        return MetropolisChain(s.log_density, s.box, MetropolisConfig(**cfg), g, torch.float64)
 
     def ks(c):
         return stats.kstest(c.sample(5)[-1, :, 0].numpy(), lambda v: np.interp(v, grid, cdf)).pvalue
