@@ -12,7 +12,7 @@ per seed (U(0.01) = -33 Ha), the rest +0.1 .. +6.7; with ln|x| and 4000 epochs t
 """
 import argparse
 import sys
-import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from qpnn_hpc.campaigns import files  # noqa: E402
 from qpnn_hpc.inverse import trial as T  # noqa: E402
 
 EDGES = (0, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
@@ -31,16 +32,11 @@ def main():
     ap.add_argument("--epochs", type=int, default=None, help="default: the campaign's")
     ap.add_argument("--no-log-radius", action="store_true", help="inputs x, y, z, |x| only (before issue 12)")
     a = ap.parse_args()
-    cfg = tomllib.loads((ROOT / "jobs" / "mpnn_table1.toml").read_text())
-    system = dict(cfg["systems"][0])
-    d = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg["defaults"].items()}
-    for k, v in system.pop("overrides", {}).items():
-        d[k] = {**d.get(k, {}), **v}
-    if a.epochs:
-        d["train"]["epochs"] = a.epochs
-    if a.no_log_radius:
-        d["model"]["log_radius"] = False
-    specs = [T.TrialSpec.from_dict({**d, "system": system, "method": "mpnn", "seed": s}) for s in range(a.seeds)]
+    base = next(sp for sp in files.load(ROOT / "jobs" / "mpnn_table1.toml").specs
+                if sp.system["name"] == "hydrogen" and sp.method == "mpnn")
+    train = replace(base.train, epochs=a.epochs) if a.epochs else base.train
+    net = replace(base.model, log_radius=False) if a.no_log_radius else base.model
+    specs = [replace(base, train=train, model=net, seed=s) for s in range(a.seeds)]
     kept = {}
     evaluate = T._evaluate
 
@@ -55,7 +51,7 @@ def main():
     dirs /= dirs.norm(dim=1, keepdim=True)
     xs, ws = np.polynomial.legendre.leggauss(40)
     total = np.zeros(K)
-    print(f"hydrogen MPNN, {d['train']['epochs']} epochs, log_radius {not a.no_log_radius}: <U - V> by shell (mHa)")
+    print(f"hydrogen MPNN, {train.epochs} epochs, log_radius {net.log_radius}: <U - V> by shell (mHa)")
     for lo, hi in zip(EDGES[:-1], EDGES[1:]):
         r = 0.5 * (hi - lo) * xs + 0.5 * (hi + lo)
         w = 0.5 * (hi - lo) * ws * 4 * r ** 2 * np.exp(-2 * r)
