@@ -141,7 +141,7 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
     check(np.all(np.isfinite(k_raw)), "input", "the inversion is not finite somewhere; check n', Lap n")
 
     tail_info: dict = {"tolerance": cfg.tail_tol, "min_length": cfg.min_length, "z_net": z_net, "sides": []}
-    grafted, untrusted, windows = False, False, []
+    grafted, untrusted, switches = False, False, []
     u_new, du_new, d2u_new = u.copy(), du.copy(), d2u.copy()
     if math.isnan(ip):
         check(cfg.r_match is None, "r_match", "the graft needs the IP; give --ip (or --energy and --cation-energy)")
@@ -169,7 +169,7 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
                 dev = float(np.max(np.abs(after[far]))) if far.any() else math.nan
                 rec.update(graft=info, r_match=r_match, max_dev_after=dev,
                            chosen="given" if cfg.r_match is not None else "auto")
-                windows.append((sign, r_match))
+                switches.append((sign, r_match))
                 grafted = True
                 text += (f"; grafted at r_match = {r_match:.2f} ({rec['chosen']}), max abs(v_eff - v_A) beyond "
                          f"{r_match + KINK_MARGIN:.2f}: {dev:.3g} Ha")
@@ -185,7 +185,7 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
     tail_info["status"] = status
     n_new, dn_new, lap_new = (tails.from_log(x, u_new, du_new, d2u_new, geo) if grafted else (n, dn, lap))
     k = tails.kinetic(x, du_new, d2u_new, geo) if grafted else k_raw
-    r0, anchor_note = _anchor(x, n_new, geo, cfg.anchor, windows)
+    r0, anchor_note = _anchor(x, n_new, geo, cfg.anchor, switches)
     if anchor_note:
         notes = [*notes, anchor_note]
     name = cfg.name or Path(cfg.input).stem
@@ -217,7 +217,7 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
         s_all = np.abs(x) if geo == "line" else x
         with np.errstate(divide="ignore"):
             v_asym = mu + 0.5 * tails.asymptote_k(np.where(s_all > 0, s_all, np.nan), ip, z_net, geo)
-        spans = [(sign * r_match - KINK_MARGIN, sign * r_match + KINK_MARGIN) for sign, r_match in windows]
+        spans = [(sign * r_match - KINK_MARGIN, sign * r_match + KINK_MARGIN) for sign, r_match in switches]
         tails.plot(plot_path, x, mu + 0.5 * k_raw, (mu + 0.5 * k) if grafted else None, v_asym, spans,
                    cfg.tail_tol, f"{name}: v_eff ({gauge} gauge), tail {status}")
     line = (f"qpnn-hpc density: {cfg.input} -> {out} ({geo}, N = {electrons:g}, Z = {Z:g}, "
