@@ -14,7 +14,9 @@ differs. Runs `mpiexec -n --ranks qpnn-hpc run ... --batch 10`, then prints per 
 RMSE and max |error| of eq. 10 and of eq. 8 (mHa) and the rows with warnings; with --compare,
 how many rows (by task id) have the same energy and potential, bit for bit, as in that file.
 
-Measured (2026-11-30, 2 CPU ranks, 1 thread each; mean eq. 10 error, energy / ionisation, mHa):
+Measured (2026-11-30, 2 CPU ranks, 1 thread each; mean eq. 10 error, energy / ionisation, mHa), on
+the C2-switched tables of commit c08185f (Ne at 1.3 bohr; the C4 tables since: the campaign's
+comments in jobs/atoms.toml):
   --atoms ne (the campaign's Ne)           +3.01 / +2.07   (662 s)
   --atoms ne --epochs 3000                 +2.16 / +2.43   (1316 s)
   --atoms ne --r-match 1.32                +2.64 / +1.92   (663 s; v_eff's slope continuous there)

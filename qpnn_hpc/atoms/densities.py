@@ -86,23 +86,26 @@ def invert(r, rho, drho, lap_rho, mu: float = 0.0):
 
 # ----------------------------------------------------------------------------- tail graft
 
-def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, z_net: float = 1.0):
+def graft_tail(r, rho, drho, lap_rho, ip: float, r_match: float, z_net: float = 1.0, l: int = 0):
     """Replace the Gaussian-basis tail by the right asymptotic form.
 
-    Beyond the matching radius the density of a neutral atom decays as
-        rho_A(r) = exp(a0 + 2 beta ln r - 2 kappa r + a1/r + a2/r^2),
-        kappa = sqrt(2 IP),  beta = z_net/kappa - 1  (z_net = Z - N + 1 = 1),
-    (a1/r and a2/r^2: the first corrections of the asymptotic series). a0, a1, a2 make
-    u = ln rho, u' and u'' continuous at r_match, so rho, rho', Lap rho and v_eff are
-    continuous there (:func:`qpnn_hpc.atoms.tail.graft_log`). Returns (rho, drho, lap_rho,
-    info) with info the constants (a dict)."""
+    Beyond the matching radius the density of an atom whose outermost shell has angular
+    momentum l decays as
+        rho_A(r) = exp(a0 + 2 beta ln r - 2 kappa r + a1/r + a2/r^2 + ... + a5/r^5),
+        kappa = sqrt(2 IP),  beta = z_net/kappa - 1  (z_net = Z - N + 1 = 1 for a neutral atom),
+    with a1 from the Coulomb series (kappa a1 = l(l+1) - (beta + 1) beta) and a0, a2 .. a5 making
+    u = ln rho and its first four derivatives continuous at r_match, so rho, rho', Lap rho,
+    v_eff and v_eff's slope and curvature are continuous there
+    (:func:`qpnn_hpc.atoms.tail.graft_log`). Returns (rho, drho, lap_rho, info) with info the
+    constants (a dict)."""
     from qpnn_hpc.atoms import tail
     r = np.asarray(r, dtype=np.float64)
     kappa = math.sqrt(2.0 * ip)
     u, du, d2u, info = tail.graft_log(r, *log_derivatives(r, rho, drho, lap_rho), kappa,
-                                      tail.beta_of(kappa, z_net, "radial"), r_match)
+                                      tail.beta_of(kappa, z_net, "radial"), tail.a1_of(kappa, z_net, "radial", l),
+                                      r_match)
     rho_new, drho_new, lap_new = tail.from_log(r, u, du, d2u, "radial")
-    info.update(z_net=float(z_net), form=info["form"].replace("n = ", "rho = ").replace("ln n", "ln rho"))
+    info.update(z_net=float(z_net), l=int(l), form=info["form"].replace("n = ", "rho = ").replace("ln n", "ln rho"))
     return rho_new, drho_new, lap_new, info
 
 

@@ -39,8 +39,11 @@ class DensityConfig:
     method: str = field("", help="where the density comes from (free text, e.g. 'FCI/cc-pVQZ, PySCF')")
     basis: str = field("", help="basis set, if any (free text)")
     graft: bool = field(True, help="graft the tail where it stops following the asymptote")
-    r_match: Optional[float] = field(None, help="matching radius of the graft: ln n, its slope and "
-                                                "curvature continuous there (bohr; default: from the diagnosis)")
+    r_match: Optional[float] = field(None, help="matching radius of the graft: ln n and its first four "
+                                                "derivatives continuous there (bohr; default: from the diagnosis)")
+    outer_l: Optional[int] = field(None, help="radial: angular momentum l of the outermost shell, whose "
+                                              "centrifugal l(l+1)/(2 r^2) is in v_eff's asymptote (default: by "
+                                              "aufbau for N: 0 for H-Be, 1 for B-Ne, ...)")
     tail_tol: float = field(DEFAULT_TOL, help="Hartree: abs(v_eff - asymptote) counted as following it")
     min_length: float = field(DEFAULT_MIN_LENGTH, help="bohr: the shortest stretch that counts as "
                                                              "following the asymptote")
@@ -58,6 +61,9 @@ class DensityConfig:
         check(self.tail_tol > 0, "tail_tol", "must be > 0 Hartree")
         check(self.min_length > 0, "min_length", "must be > 0 bohr")
         check(self.r_match is None or self.r_match > 0, "r_match", "must be > 0 bohr (a distance from the centre)")
+        check(self.outer_l is None or (self.outer_l in range(4) and self.geometry == "radial"), "outer_l",
+              f"{self.outer_l!r}: give 0 (s), 1 (p), 2 (d) or 3 (f), and only for the radial geometry "
+              "(a line has no angular momentum)")
 
 
 # ----------------------------------------------------------------------------- the verb
@@ -124,6 +130,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--no-graft", dest="graft", action="store_false",
                    help="diagnose only: a tail that does not follow the asymptote is marked untrusted")
     t.add_argument("--r-match", type=float, default=None, help=h["r_match"])
+    t.add_argument("--outer-l", type=int, default=None, help=h["outer_l"])
     t.add_argument("--tail-tol", type=float, default=DEFAULT_TOL, help=h["tail_tol"] + " (default %(default)s)")
     t.add_argument("--min-length", type=float, default=DEFAULT_MIN_LENGTH,
                    help=h["min_length"] + " (default %(default)s)")

@@ -16,9 +16,10 @@ Steps (:func:`make_table`):
    ("ionisation", v_eff -> 0), E ("energy": the eigenvalue is the total energy) or 0
    ("unknown": no gauge data; the eigenvalue is then 0). IP = E(cation) - E; for one
    electron E(cation) = 0.
-4. The tail (:mod:`qpnn_hpc.atoms.tail`): where v_eff follows the asymptote -z/s + ...
-   (z = Z - N + 1) within ``tail_tol``; if it stops before the grid's end, graft ln n onto
-   the asymptotic form there (or at ``r_match``), unless ``graft`` is off. Writes the
+4. The tail (:mod:`qpnn_hpc.atoms.tail`): where v_eff follows the asymptote
+   -z/s + l(l+1)/(2 s^2) (z = Z - N + 1, l the outer shell's, ``outer_l``) within ``tail_tol``;
+   if it stops before the grid's end, graft ln n onto the asymptotic series there (or at
+   ``r_match``; v_eff and its first two derivatives continuous), unless ``graft`` is off. Writes the
    diagnostic PNG and prints one line saying what was done.
 5. Write the table (the shipped tables' format, :mod:`qpnn_hpc.atoms.densities`, one
    gauge): x, density, drho, lap_rho, kinetic_local, potential, energy (= mu), anchor,
@@ -49,6 +50,7 @@ from qpnn_hpc.atoms import columns as cols_mod
 from qpnn_hpc.atoms import tail as tails
 from qpnn_hpc.atoms.densities import DEFAULT_R0
 from qpnn_hpc.atoms.density_verb import DensityConfig
+from qpnn_hpc.atoms.shells import outer_l
 from qpnn_hpc.config import check
 
 def gauge_data(cfg: DensityConfig, electrons: float) -> tuple[float, float, float, str]:
@@ -85,11 +87,21 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-#: The default radial anchor keeps this far from a graft's matching radius (bohr), where
-#: v_eff's slope and curvature jump (tail.graft_log); the same margin bounds the "beyond the graft"
-#: deviation that the printed line reports. Ne's table before the C2 graft: r0 = 2 on its
-#: blend [1.0, 2.5] sat on a 0.1 Ha bump of the blend (one campaign trial +70 mHa).
+#: The default radial anchor keeps this far from a graft's matching radius (bohr), where the
+#: input's columns give way to the series and v_eff's third derivative jumps (tail.graft_log);
+#: the same margin bounds the "beyond the graft" deviation that the printed line reports. Ne's
+#: table before the C2 graft: r0 = 2 on its blend [1.0, 2.5] sat on a 0.1 Ha bump of the blend
+#: (one campaign trial +70 mHa).
 KINK_MARGIN = 0.5
+
+
+def _outer_l(electrons: float) -> int:
+    """The outer shell's l by aufbau (qpnn_hpc.atoms.shells); beyond Kr the user gives it."""
+    try:
+        return outer_l(int(round(electrons)))
+    except ValueError:
+        check(False, "outer_l", f"N = {electrons:g} electrons is beyond Kr: give --outer-l, the angular "
+              "momentum of the outermost shell")
 
 
 def _anchor(x, n, geometry, given, kinks) -> tuple[float, str]:
@@ -107,8 +119,8 @@ def _anchor(x, n, geometry, given, kinks) -> tuple[float, str]:
         near = near_kink(given)
         return float(given), ("" if near is None else
                               f"anchor {given:g} lies within {KINK_MARGIN:g} bohr of the graft's r_match "
-                              f"{near:.2f}, where v_eff's slope and curvature jump: choose a point "
-                              "further from it")
+                              f"{near:.2f}, where the input gives way to the asymptotic series: choose a "
+                              "point further from it")
     if geometry == "line":
         r0 = float(x[np.argmax(n)])
     else:
@@ -140,7 +152,9 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
     k_raw = tails.kinetic(x, du, d2u, geo)
     check(np.all(np.isfinite(k_raw)), "input", "the inversion is not finite somewhere; check n', Lap n")
 
-    tail_info: dict = {"tolerance": cfg.tail_tol, "min_length": cfg.min_length, "z_net": z_net, "sides": []}
+    ell = 0 if geo == "line" else cfg.outer_l if cfg.outer_l is not None else _outer_l(electrons)
+    tail_info: dict = {"tolerance": cfg.tail_tol, "min_length": cfg.min_length, "z_net": z_net, "l": ell,
+                       "sides": []}
     grafted, untrusted, switches = False, False, []
     u_new, du_new, d2u_new = u.copy(), du.copy(), d2u.copy()
     if math.isnan(ip):
@@ -149,29 +163,36 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
     else:
         kappa = math.sqrt(2.0 * ip)
         beta = tails.beta_of(kappa, z_net, geo)
+        a1 = tails.a1_of(kappa, z_net, geo, ell)
         said = []
         for side_name, idx in tails.sides(x, geo):
             s = np.abs(x[idx])
             sign = 1.0 if geo == "radial" or x[idx[0]] > 0 else -1.0
-            side = tails.diagnose_side(side_name, s, k_raw[idx], ip, z_net, geo, cfg.tail_tol, cfg.min_length)
+            side = tails.diagnose_side(side_name, s, k_raw[idx], ip, z_net, geo, cfg.tail_tol, cfg.min_length, ell)
             rec = {"side": side_name, "diagnosis": side.note,
                    "follows": None if side.follows is None else [float(side.follows[0]), float(side.follows[1])],
                    "physical": bool(side.physical)}
             text = side.note
             if cfg.graft and (cfg.r_match is not None or not side.physical):
-                r_match = float(cfg.r_match) if cfg.r_match is not None else tails.auto_match(side)
-                gu, gdu, gd2u, info = tails.graft_log(s, u[idx], sign * du[idx], d2u[idx], kappa, beta, r_match)
+                how_chosen = "given"
+                if cfg.r_match is not None:
+                    r_match = float(cfg.r_match)
+                else:
+                    r_match, rms = tails.auto_match(side, u[idx], sign * du[idx], d2u[idx], kappa, beta, a1, ip,
+                                                    z_net, geo, ell)
+                    how_chosen = f"auto: closest to the asymptote on the outer half, rms {1e3 * rms:.2g} mHa"
+                gu, gdu, gd2u, info = tails.graft_log(s, u[idx], sign * du[idx], d2u[idx], kappa, beta, a1, r_match)
                 r_match = info["r_match"]
                 u_new[idx], du_new[idx], d2u_new[idx] = gu, sign * gdu, gd2u
                 k_side = tails.kinetic(x[idx], du_new[idx], d2u_new[idx], geo)
-                after = 0.5 * (k_side - tails.asymptote_k(s, ip, z_net, geo))
+                after = 0.5 * (k_side - tails.asymptote_k(s, ip, z_net, geo, ell))
                 far = s >= r_match + KINK_MARGIN
                 dev = float(np.max(np.abs(after[far]))) if far.any() else math.nan
                 rec.update(graft=info, r_match=r_match, max_dev_after=dev,
                            chosen="given" if cfg.r_match is not None else "auto")
                 switches.append((sign, r_match))
                 grafted = True
-                text += (f"; grafted at r_match = {r_match:.2f} ({rec['chosen']}), max abs(v_eff - v_A) beyond "
+                text += (f"; grafted at r_match = {r_match:.2f} ({how_chosen}), max abs(v_eff - v_A) beyond "
                          f"{r_match + KINK_MARGIN:.2f}: {dev:.3g} Ha")
             elif not side.physical:
                 untrusted = True
@@ -216,7 +237,7 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
         plot_path = Path(cfg.plot) if cfg.plot else out.with_name(out.stem + "_tail.png")
         s_all = np.abs(x) if geo == "line" else x
         with np.errstate(divide="ignore"):
-            v_asym = mu + 0.5 * tails.asymptote_k(np.where(s_all > 0, s_all, np.nan), ip, z_net, geo)
+            v_asym = mu + 0.5 * tails.asymptote_k(np.where(s_all > 0, s_all, np.nan), ip, z_net, geo, ell)
         spans = [(sign * r_match - KINK_MARGIN, sign * r_match + KINK_MARGIN) for sign, r_match in switches]
         tails.plot(plot_path, x, mu + 0.5 * k_raw, (mu + 0.5 * k) if grafted else None, v_asym, spans,
                    cfg.tail_tol, f"{name}: v_eff ({gauge} gauge), tail {status}")

@@ -223,12 +223,13 @@ def check_table(t: dict) -> dict:
     s = np.abs(x)
     meta = t.get("meta") if isinstance(t.get("meta"), dict) else {}
     z_net = float(meta.get("z_net", (meta.get("graft") or {}).get("z_net", 1.0)))
+    ell = int((meta.get("tail") or {}).get("l", 0))    # tables before the l term: 0
     ip = float(t.get("ip", np.nan))
     v = float(t["mu"]) + 0.5 * np.asarray(t["kinetic_local"], dtype=np.float64)
     far = s >= 0.5 * s.max()
     asym = np.nan
     if np.isfinite(ip) and ip > 0 and far.any():
-        k_a = tails.asymptote_k(s[far], ip, z_net, geo)
+        k_a = tails.asymptote_k(s[far], ip, z_net, geo, ell)
         asym = float(np.max(np.abs(0.5 * (np.asarray(t["kinetic_local"])[far] - k_a))))
     exact = np.nan
     if "potential_exact" in t:
@@ -279,7 +280,8 @@ def checks_markdown(rows: list[dict]) -> str:
     lo, hi = POTENTIAL_WINDOW
     lines = ["### Independent check of the tables\n",
              "Beside the comparison with each table's own inversion: v_eff against the physical asymptote "
-             "v_A = mu + IP - z/s + c2/s^2 (z = Z - N + 1; qpnn_hpc/atoms/tail.py) on the outer half of the "
+             "v_A = mu + IP - z/s + l(l+1)/(2 s^2) (z = Z - N + 1, l the outer shell's, 0 on a line; "
+             "qpnn_hpc/atoms/tail.py) on the outer half of the "
              f"table, and against the table's exact potential, if it has one, on [{lo}, {hi}] bohr (Hartree).\n"]
     for c in rows:
         if c["status"] in FLAGGED:

@@ -3,39 +3,37 @@
 Hartree atomic units: distances in bohr, energies in Hartree, k in 1/bohr^2.
 
 Far from a system of net charge z = Z - N + 1 seen by the outermost electron (z = 1 for a
-neutral atom), the density decays as
+neutral atom), sqrt(n) is the outermost orbital's radial function, a Whittaker function of
+the Coulomb problem with that shell's angular momentum l (qpnn_hpc.atoms.shells.outer_l), so
 
     n(s) ~ exp(a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2 + ...),     kappa = sqrt(2 IP),
-    beta = z/kappa - 1  (radial: 3D Laplacian),     beta = z/kappa  (line: 1D),
+    beta = z/kappa - 1  (radial: 3D Laplacian),     beta = z/kappa  (line: 1D, l = 0),
+    kappa a1 = l(l+1) - b(b - 1),   b = z/kappa   (radial, :func:`a1_of`; on a line a1 is fitted:
+                                                   a softened -1/(s + 1) moves it),
 
 with s the distance from the centre (r, or |x| on a line centred at x = 0). Its local
 kinetic term k = Lap sqrt(n)/sqrt(n) (:func:`kinetic`) and the one-orbital potential
-v_eff = mu + k/2 then follow, with a1 = a2 = 0,
+v_eff = mu + k/2 then follow, to O(1/s^3),
 
-    k_A(s) = kappa^2 - 2 z/s + c2/s^2,   c2 = beta z/kappa (radial),  beta (beta - 1) (line),
-    v_A(s) = mu + k_A(s)/2               (mu = -IP: v_A -> -z/s, the -1/r of a neutral atom).
+    k_A(s) = kappa^2 - 2 z/s + l(l+1)/s^2,     v_A(s) = mu + k_A(s)/2   (:func:`asymptote_k`)
 
-The deviation delta(s) = v_eff - v_A = (k - k_A)/2 does not depend on the gauge (a1 /= 0
-adds kappa a1/(2 s^2): Ne's shipped graft +12 mHa at 10 bohr, Li -9, Be +3). A
-Gaussian-basis tail decays too fast: ln n bends down like -alpha s^2, k grows like s^2
-and v_eff oscillates or rises instead of approaching -z/s.
+(mu = -IP: v_A = -z/s + l(l+1)/(2 s^2), the Coulomb tail with the outer shell's centrifugal
+term: Ne's 2p gives +1/s^2, +10 mHa at 10 bohr). The deviation delta(s) = v_eff - v_A = (k - k_A)/2
+does not depend on the gauge. A Gaussian-basis tail decays too fast: ln n bends down like
+-alpha s^2, k grows like s^2 and v_eff oscillates or rises instead of approaching v_A.
 
 The diagnosis (:func:`diagnose_side`): the points with abs(delta) <= ``tol`` that form a
 stretch at least ``min_length`` long; the first such stretch outwards is the one where
 the tail follows the asymptote. If it reaches the table's end the tail is "physical";
-otherwise it stops at r_out and the graft switches to the asymptotic form at r_match =
-r_out - min(1, (r_out - r_in)/2) bohr (:func:`auto_match`), with a0, a1, a2 making ln n, its
-slope and curvature continuous there (:func:`graft_log`). Without such a stretch within
-``tol``, one within 2 ``tol`` is used (the 1D model atom's own a1/s term exceeds 0.03 Ha
-inside 5.3 bohr: a basis tail going wrong at 6 leaves no 1 bohr within 0.03); without that
-either, r_match is 1 bohr past where v_eff first meets the asymptote; the summary says
-which. If v_eff never meets it, the user must give r_match. Defaults ``tol`` = 0.03 Ha and
-``min_length`` = 1 bohr. On the raw (Gaussian-basis) columns of the shipped tables: Li
-follows on [4.1, 12] bohr (grafted at 7 by its preset); Be follows on [4.3, 7.9] (then dips
-0.03 Ha below and rises 0.2 Ha above the asymptote by 12 bohr; grafted at 5); Ne oscillates
-by 0.3 Ha from 1.5 bohr on and first meets the asymptote at 1.0 bohr (auto: r_match 2; its
-preset, by eye: 1.3, where v_eff past it is monotone and within 11 mHa at 3 bohr of the
-grafts at 1.2 and 1.4; benchmarks/ne_tail.py).
+otherwise it stops at r_out and the graft switches to the asymptotic series at r_match, with
+a1 as above and a0, a2 .. a5 (a line: a0 .. a4) making ln n and its first four derivatives continuous there
+(:func:`graft_log`): v_eff, its slope and its curvature are continuous. r_match is the switch
+in [r_in - 1, r_out - min(1, (r_out - r_in)/2)] bohr that puts the table's outer half closest to
+v_A (:func:`auto_match`). Without such a stretch within ``tol``, one within 2 ``tol`` is used;
+without that either, the switches within 1 bohr of where v_eff first meets the asymptote are
+tried; the summary says which. If v_eff never meets it, the user must give r_match.
+Defaults ``tol`` = 0.03 Ha and ``min_length`` = 1 bohr. The shipped tables' presets
+(jobs/atoms/make_densities.py RECIPES) and why: benchmarks/ne_tail.py.
 """
 from __future__ import annotations
 
@@ -49,7 +47,8 @@ from qpnn_hpc.atoms.density_verb import DEFAULT_MIN_LENGTH, DEFAULT_TOL
 from qpnn_hpc.config import ConfigError
 
 RELAX = (1, 2)   # tolerance factors tried in turn for a stretch of min_length (diagnose_side)
-MATCH_INSET = 1.0   # bohr: how far inside the trusted stretch's end the automatic r_match sits (auto_match)
+MATCH_INSET = 1.0   # bohr: how far inside the trusted stretch's end the last candidate switch sits (candidates)
+AUTO_TIE = 1e-4     # Hartree: candidates whose outer-half rms is this close to the best count as tied (auto_match)
 
 
 
@@ -87,53 +86,89 @@ def beta_of(kappa: float, z_net: float, geometry: str) -> float:
     return z_net / kappa - (1.0 if geometry == "radial" else 0.0)
 
 
-def asymptote_k(s, ip: float, z_net: float, geometry: str):
-    """k_A(s) = kappa^2 - 2 z/s + c2/s^2 (module docstring), s > 0 the distance (bohr)."""
+def a1_of(kappa: float, z_net: float, geometry: str, l: int = 0) -> Optional[float]:
+    """The 1/s coefficient of ln n from the Coulomb asymptotic series (module docstring):
+    radially kappa a1 = l(l+1) - b(b - 1), b = z/kappa (the Whittaker function W_{b, l+1/2}(2 kappa r),
+    squared; hydrogen 1s: b = 1, a1 = 0). None on a line: 1D model atoms have softened
+    potentials, whose 1/s^2 term moves a1 (-1/(s + 1): a1 = 2), so the graft fits it."""
+    if geometry != "radial":
+        return None
+    b = z_net / kappa
+    return (l * (l + 1) - b * (b - 1.0)) / kappa
+
+
+def asymptote_k(s, ip: float, z_net: float, geometry: str, l: int = 0):
+    """k_A(s) = kappa^2 - 2 z/s + l(l+1)/s^2 (module docstring; l = 0 on a line), s > 0 the
+    distance (bohr): exact for a pure Coulomb tail -z/s with the centrifugal term."""
     s = np.asarray(s, dtype=np.float64)
     kappa = math.sqrt(2.0 * ip)
-    beta = beta_of(kappa, z_net, geometry)
-    c2 = beta * z_net / kappa if geometry == "radial" else beta * (beta - 1.0)
-    return kappa * kappa - 2.0 * z_net / s + c2 / (s * s)
+    ll = l * (l + 1) if geometry == "radial" else 0
+    return kappa * kappa - 2.0 * z_net / s + ll / (s * s)
 
 
 # ----------------------------------------------------------------------------- graft
 
-def graft_log(s, u, du, d2u, kappa: float, beta: float, r_match: float):
-    """Replace u = ln n beyond r_match by u_A = a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2.
+SERIES = (0, 2, 3, 4, 5)   # the powers p of a_p/s^p fitted at the switch where a1 is known (radial)
+SERIES_LINE = (0, 1, 2, 3, 4)   # ... and where it is not (a line: a1 fitted too)
 
-    a0, a1, a2 solve u_A = u, u_A' = u', u_A'' = u'' at s_m, the first grid point at or
-    beyond r_match: n, n', Lap n and v_eff are continuous there; v_eff's slope and curvature
-    jump (Ne's raw columns: by up to 0.5 Ha/bohr and 5 Ha/bohr^2 for s_m in [1.2, 1.4]; at the
-    shipped 1.3, -0.12 and +5.5; benchmarks/ne_tail.py). a1/s and a2/s^2 carry the decay of
-    v_eff onto the asymptote (their kinetic terms fall off as 1/s^2, like the centrifugal
-    1/r^2 of a p shell). A blend of ln n into a form with a0, a1 fitted on a window (the
-    method before 2026-11-30) left a 0.1-0.3 Ha bump in v_eff at the blend's end wherever the
-    raw tail oscillates (Ne: benchmarks/ne_tail.py); the C2 switch leaves Ne's v_eff monotone
-    beyond s_m for any s_m in [0.9, 2] bohr. ``s`` > 0 is the distance from the centre,
+
+def _dpow(p: int, s, d: int):
+    """d-th derivative of s^p."""
+    c = 1.0
+    for i in range(d):
+        c *= p - i
+    return c * np.asarray(s, dtype=np.float64) ** (p - d)
+
+
+def graft_log(s, u, du, d2u, kappa: float, beta: float, a1: Optional[float], r_match: float):
+    """Replace u = ln n beyond r_match by the asymptotic series
+
+        u_A = a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2 + a3/s^3 + a4/s^4 (+ a5/s^5),
+
+    a1 from the outer shell (:func:`a1_of`) and a0, a2 .. a5 solving d^k u_A/ds^k = d^k u/ds^k,
+    k = 0 .. 4, at s_m (on a line, a1 = None: a0 .. a4 solve them), the first grid point at or
+    beyond r_match (the third and fourth derivatives from a cubic spline of the input's u''):
+    n, n', Lap n, v_eff and v_eff's slope and curvature
+    are continuous there, and far out v_eff -> v_A = mu - z/s + l(l+1)/(2 s^2). Why C4: a
+    network fits v_eff's slope (the loss is grad E_loc), and a jump in it at the switch is a
+    corner it rounds off over about half a bohr. The C2 switch of before (a0, a1, a2 free) left
+    Ne's v_eff slope jumping by -0.12 Ha/bohr and its curvature by +5.5 Ha/bohr^2 at 1.3 bohr (every
+    Ne trial +2 to +3 mHa off), and Be's slope by -15 mHa/bohr at 5 bohr (U - v_eff dipped to
+    -7 mHa there; benchmarks/ne_tail.py). ``s`` > 0 is the distance from the centre,
     increasing; derivatives are d/ds. Returns (u, du, d2u, info)."""
+    from scipy.interpolate import CubicSpline
     s = np.asarray(s, dtype=np.float64)
     beyond = np.nonzero(s >= r_match)[0]
-    if beyond.size < 2 or beyond[0] == 0:
+    if beyond.size < 2 or beyond[0] < 3:
         raise ConfigError(f"r_match: {r_match:.4g} bohr must lie inside the grid [{s[0]:.4g}, {s[-1]:.4g}] "
                           "(distance from the centre), with grid points on both sides; choose a radius in it")
     j = int(beyond[0])
     sm = float(s[j])
-    A = np.array([[1.0, 1.0 / sm, 1.0 / sm ** 2],
-                  [0.0, -1.0 / sm ** 2, -2.0 / sm ** 3],
-                  [0.0, 2.0 / sm ** 3, 6.0 / sm ** 4]])
-    b = np.array([u[j] - 2 * beta * math.log(sm) + 2 * kappa * sm,
-                  du[j] - 2 * beta / sm + 2 * kappa,
-                  d2u[j] + 2 * beta / sm ** 2])
-    a0, a1, a2 = np.linalg.solve(A, b)
+    spline = CubicSpline(s, d2u)
+    have = [u[j], du[j], d2u[j], float(spline(sm, 1)), float(spline(sm, 2))]
+
+    series = SERIES if a1 is not None else SERIES_LINE
+
+    def known(t, d):   # d-th derivative of the fixed part 2 beta ln s - 2 kappa s (+ a1/s)
+        t = np.asarray(t, dtype=np.float64)
+        log_part = (np.log(t) if d == 0 else (-1) ** (d - 1) * math.factorial(d - 1) / t ** d)
+        lin = -2 * kappa * t if d == 0 else (-2 * kappa if d == 1 else 0.0)
+        return 2 * beta * log_part + lin + (0.0 if a1 is None else a1 * _dpow(-1, t, d))
+
+    A = np.array([[float(_dpow(-p, sm, d)) for p in series] for d in range(5)])
+    coef = np.linalg.solve(A, np.array([have[d] - float(known(sm, d)) for d in range(5)]))
     t = s[j:]
-    u_new, du_new, d2u_new = (np.array(a, dtype=np.float64) for a in (u, du, d2u))
-    u_new[j:] = a0 + 2 * beta * np.log(t) - 2 * kappa * t + a1 / t + a2 / t ** 2
-    du_new[j:] = 2 * beta / t - 2 * kappa - a1 / t ** 2 - 2 * a2 / t ** 3
-    d2u_new[j:] = -2 * beta / t ** 2 + 2 * a1 / t ** 3 + 6 * a2 / t ** 4
-    info = dict(kappa=kappa, beta=beta, a0=float(a0), a1=float(a1), a2=float(a2), r_match=sm,
-                form="n = exp(a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2) for s >= r_match, kappa = sqrt(2 IP); "
-                     "a0, a1, a2: ln n and its first two derivatives continuous at r_match")
-    return u_new, du_new, d2u_new, info
+    new = [np.array(a, dtype=np.float64) for a in (u, du, d2u)]
+    for d in range(3):
+        new[d][j:] = known(t, d) + sum(c * _dpow(-p, t, d) for p, c in zip(series, coef))
+    a = dict(zip((f"a{p}" for p in series), (float(c) for c in coef)), **({} if a1 is None else {"a1": float(a1)}))
+    info = dict(kappa=kappa, beta=beta, **dict(sorted(a.items())), r_match=sm,
+                form=("n = exp(a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2 + a3/s^3 + a4/s^4 + a5/s^5) for "
+                      "s >= r_match, kappa = sqrt(2 IP), kappa a1 = l(l+1) - b(b-1) with b = z/kappa; a0, a2 .. a5: "
+                      "ln n and its first four derivatives continuous at r_match") if a1 is not None else
+                     ("n = exp(a0 + 2 beta ln s - 2 kappa s + a1/s + a2/s^2 + a3/s^3 + a4/s^4) for s >= r_match, "
+                      "kappa = sqrt(2 IP); a0 .. a4: ln n and its first four derivatives continuous at r_match"))
+    return new[0], new[1], new[2], info
 
 
 # ----------------------------------------------------------------------------- diagnosis
@@ -164,11 +199,13 @@ class Side:
     fallback: bool = False         # no stretch of min_length: ``follows`` is the first touch
 
 
-def diagnose_side(name, s, k, ip, z_net, geometry, tol=DEFAULT_TOL, min_length=DEFAULT_MIN_LENGTH) -> Side:
-    """Find where the tail follows its asymptote (module docstring): within ``tol``, else
-    within 2 ``tol`` (a true density's a1/s term can exceed ``tol`` just where a
-    basis tail goes wrong), else the first point where it meets the asymptote within ``tol``."""
-    delta = 0.5 * (k - asymptote_k(s, ip, z_net, geometry))
+def diagnose_side(name, s, k, ip, z_net, geometry, tol=DEFAULT_TOL, min_length=DEFAULT_MIN_LENGTH,
+                  l: int = 0) -> Side:
+    """Find where the tail follows its asymptote (module docstring; l the outer shell's angular
+    momentum): within ``tol``, else within 2 ``tol`` (a true density's 1/s^3 terms can exceed
+    ``tol`` just where a basis tail goes wrong: the 1D model atom's softened -1/(s + 1) inside
+    5.3 bohr), else the first point where it meets the asymptote within ``tol``."""
+    delta = 0.5 * (k - asymptote_k(s, ip, z_net, geometry, l))
     for factor in RELAX:
         runs = [(s[i], s[j]) for i, j in stretches(s, np.abs(delta) <= factor * tol)]
         long = [(a, b) for a, b in runs if b - a >= min_length]
@@ -188,18 +225,45 @@ def diagnose_side(name, s, k, ip, z_net, geometry, tol=DEFAULT_TOL, min_length=D
     return Side(name, s, delta, None, False, f"never comes within {tol:g} Ha of the asymptote")
 
 
-def auto_match(side: Side) -> float:
-    """r_match: MATCH_INSET = min(1, half the stretch's length) bohr inside the end of the
-    stretch that follows the asymptote; without such a stretch (``fallback``) 1 bohr past
-    where v_eff first meets the asymptote (Ne's raw tail, which oscillates by 0.3 Ha from
-    1.5 bohr on, first meets it at 1.0 bohr: r_match = 2; its shipped table: 1.3, by eye)."""
+def candidates(side: Side) -> np.ndarray:
+    """Switch radii :func:`auto_match` tries: the grid points, at most every 0.02 bohr, from 1 bohr
+    before the stretch that follows the asymptote to MATCH_INSET = min(1, half its length) bohr
+    inside its end; without such a stretch (``fallback``) within 1 bohr of where v_eff first
+    meets the asymptote."""
     if side.follows is None:
         raise ConfigError(f"r_match: the tail ({side.name}) {side.note}; check the IP and charge, or give "
                           "--r-match (and --tail-tol) yourself, looking at the diagnostic plot")
     a, b = side.follows
-    if side.fallback:
-        return a + MATCH_INSET
-    return b - min(MATCH_INSET, 0.5 * (b - a))
+    lo, hi = (a - 1.0, a + MATCH_INSET) if side.fallback else (a - 1.0, b - min(MATCH_INSET, 0.5 * (b - a)))
+    s = side.s
+    ok = np.nonzero((s >= max(lo, s[3])) & (s <= min(hi, s[-3])))[0]
+    if ok.size == 0:
+        raise ConfigError(f"r_match: no grid point to switch at on [{lo:.2f}, {hi:.2f}] bohr ({side.name}); "
+                          "give --r-match yourself, looking at the diagnostic plot")
+    step = max(1, int(round(0.02 / max(float(np.median(np.diff(s))), 1e-12))))
+    return s[ok[::step]]
+
+
+def auto_match(side: Side, u, du, d2u, kappa: float, beta: float, a1: float, ip: float, z_net: float,
+               geometry: str, l: int = 0) -> tuple[float, float]:
+    """(r_match, rms): the switch radius among :func:`candidates` whose graft puts the outer half
+    of the table (s >= s_max/2, the half the report's check reads) closest to the asymptote
+    v_A, by the rms of v_eff - v_A there (Hartree); of candidates within AUTO_TIE of the best,
+    the outermost (an exact tail, where every switch gives the same table, keeps the input
+    longest). The criterion prefers a switch where the input's first four derivatives are
+    still those of the Coulomb tail: a switch where the input has already gone wrong carries
+    the error out to the table's end (Be's raw columns switched at 5 bohr: 23 mHa rms, at 3: 2.1;
+    benchmarks/ne_tail.py --scan)."""
+    s = side.s
+    outer = s >= 0.5 * s[-1]
+    k_a = asymptote_k(s[outer], ip, z_net, geometry, l)
+    best = []
+    for c in candidates(side):
+        _, gdu, gd2u, _ = graft_log(s, u, du, d2u, kappa, beta, a1, float(c))
+        dev = 0.5 * (kinetic(s, gdu, gd2u, geometry)[outer] - k_a)
+        best.append((float(np.sqrt(np.mean(dev * dev))), float(c)))
+    low = min(r for r, _ in best)
+    return max((c, r) for r, c in best if r <= low + AUTO_TIE)
 
 
 def sides(x, geometry: str) -> list[tuple[str, np.ndarray]]:
