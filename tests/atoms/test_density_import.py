@@ -294,6 +294,43 @@ def test_line_tails_grafted_on_both_sides(tmp_path):
         assert np.abs(0.5 * (t["kinetic_local_raw"] - k_a))[far].max() > 1.0
 
 
+def test_outer_shell_sets_the_centrifugal_tail(tmp_path):
+    """Hydrogen 2p, spherically averaged: n ~ r^2 exp(-r), v_eff = -1/r + 1/r^2 exactly (IP 1/8).
+    With --outer-l 1 the verb sees the centrifugal term as the asymptote's own: the tail is
+    physical to the end. Given the 2p density with a Gaussian tail beyond 6 bohr, the graft
+    (a1 = 0 for l = 1, b = 2) restores -1/r + 1/r^2 beyond r_match within 1e-5 Ha (measured
+    7e-9). With the aufbau default for one electron (l = 0) the asymptote misses the 1/r^2: the
+    tail seems to follow only from 4.1 bohr (within twice the tolerance), the graft (a1 = -4) is
+    1.4 mHa off the true potential, and the verb reports its tail 0.074 Ha from that asymptote.
+    A line has no l: asking for one is refused, naming the field.
+    The shells by aufbau: H-Be 0, B-Ne 1, Na-Mg 0, Al-Ar 1, K-Zn 0 (Cr, Cu: 4s), Ga-Kr 1."""
+    from qpnn_hpc.atoms.shells import outer_l
+    assert [outer_l(n) for n in (1, 4, 5, 10, 11, 13, 19, 24, 29, 30, 31, 36)] == [0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 1, 1]
+    n = R ** 2 * np.exp(-R) / 24.0
+    np.savez(tmp_path / "p.npz", r=R, n=n, dn=n * (2 / R - 1), lap=n * ((2 / R - 1) ** 2 - 2 / R ** 2 + 2 * (2 / R - 1) / R))
+    res = make_table(DensityConfig(input=str(tmp_path / "p.npz"), out=str(tmp_path / "p_t.npz"), electrons=1, ip=0.125,
+                                   outer_l=1, plot=""))
+    t = atoms.load_table(res["table"])
+    assert res["tail_status"] == "physical" and t["meta"]["tail"]["l"] == 1
+    np.testing.assert_allclose(t["potential"], -1 / R + 1 / R ** 2, atol=1e-9)
+    cut = np.where(R > 6, (R - 6) ** 2, 0.0)
+    nb = n * np.exp(-cut)
+    dnb = nb * (2 / R - 1 - 2 * np.where(R > 6, R - 6, 0.0))
+    np.savez(tmp_path / "bad.npz", r=R, n=nb, dn=dnb)                 # Lap n from the verb's spline
+    off, side = {}, {}
+    for ell in (1, None):
+        res = make_table(DensityConfig(input=str(tmp_path / "bad.npz"), out=str(tmp_path / f"b{ell}.npz"),
+                                       electrons=1, ip=0.125, outer_l=ell, plot=""))
+        t = atoms.load_table(res["table"])
+        side[ell] = t["meta"]["tail"]["sides"][0]
+        far = R >= side[ell]["r_match"]
+        off[ell] = np.abs(t["potential"] - (-1 / R + 1 / R ** 2))[far].max()
+    assert off[1] < 1e-5 and side[1]["max_dev_after"] < 1e-6 and side[1]["follows"][0] < 0.1
+    assert off[None] > 1e-3 and side[None]["max_dev_after"] > 0.05 and side[None]["follows"][0] > 4
+    with pytest.raises(ConfigError, match=r"^outer_l: 1: give 0 \(s\), 1 \(p\)"):
+        DensityConfig(input="x.npz", out="y.npz", geometry="line", outer_l=1)
+
+
 def test_no_gauge_data_is_unchecked(tmp_path):
     """Without an IP or an energy: gauge "unknown" (mu = 0), the tail "unchecked" and no plot;
     asking for a graft without the IP is refused."""
