@@ -8,7 +8,10 @@ directions), in mHa, beside each trial's eq. 8 energy error, its final loss and 
 nucleus. The shells' sum is the energy error without eq. 8's sampling noise. Measured
 (2026-11-30, 1 thread): without ln|x| at 2000 epochs the core (r < 0.05 bohr) gave +0.85 mHa
 per seed (U(0.01) = -33 Ha), the rest +0.1 .. +6.7; with ln|x| and 4000 epochs the core
-+0.25 (U(0.01) = -55 Ha) and the errors -1.75 .. +1.01 mHa on seeds 0-3.
++0.25 (U(0.01) = -55 Ha) and the errors -1.75 .. +1.01 mHa on seeds 0-3 (batched: over seeds
+0-9 the shells' sums -0.25 .. +3.04, eq. 8 -0.78 .. +2.98, +1.5 on average from [0.5, 5] bohr);
+at the campaign's lr 3e-3 (since 2026-11-30; 2 threads, 4 seeds, 115 s) the core +0.09 .. +0.16
+(U(0.01) = -68 .. -81 Ha), the sums -0.71 .. +0.19, eq. 8 -0.95 .. +0.54, final loss 2.5e-4 - 3.3e-4.
 """
 import argparse
 import sys

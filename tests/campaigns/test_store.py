@@ -17,7 +17,7 @@ V1 = ROOT / "tests" / "campaigns" / "data" / "results_v1_tiny.h5"  # jobs/tiny.t
 @pytest.mark.parametrize("job,n,campaign_hash,first,last", [
     ("demo", 18, "015a4f8740605117", "b066324476ca53cd", "42812459a2f023aa"),  # demo.toml changed (issue 12)
     ("tiny", 12, "418bbe900f410f40", "861c82be3c54e67e", "7e3079af937bd8f2"),
-    ("mpnn_table1", 60, "bafeb3d9bdc2cda2", "e93be4edcd8fa13e", "d50a592b8902e38e"),  # issue 12: hydrogen ln|x|, 4000 epochs
+    ("mpnn_table1", 60, "7cf5af3eb3c9affe", "6f5c65ae35829ace", "d50a592b8902e38e"),  # issue 12: hydrogen ln|x|, 4000 epochs, lr 3e-3
     ("atoms", 60, "b6669d22d4b54cbc", "b178f2be9dcf6d4e", "3ecd4e63d5ec0665"),  # issue 12: Ne at its table anchor, one start
 ])
 def test_task_ids_of_the_campaign_files_are_unchanged(job, n, campaign_hash, first, last, monkeypatch):
