@@ -27,10 +27,9 @@ PySCF is optional (``pip install pyscf``); the shipped tables need no PySCF. Per
   averages. Radial grid r = 0.05, 0.06, ..., 12 bohr (``--r-max``, ``--dr``).
 * The columns go to ``{out}/{key}_columns.npz`` (r, rho, drho, lap_rho), then through
   :func:`qpnn_hpc.atoms.importer.make_table` (the ``qpnn-hpc density`` verb) once per gauge:
-  the tail diagnosis and graft (automatic, or the preset's r_match,
-  chosen by eye for the shipped tables: Li good to 10 bohr, Be to 6-8, Ne oscillating from
-  1.5), the plot ``{key}_tail.png``, ``{out}/{key}_{ionisation,energy}.npz`` with the
-  provenance, the energies and the graft; a summary line per atom.
+  the tail diagnosis and graft (automatic, or the preset's r_match from a scan: RECIPES), the
+  plot ``{key}_tail.png``, ``{out}/{key}_{ionisation,energy}.npz`` with the provenance, the
+  energies and the graft; a summary line per atom.
 """
 from __future__ import annotations
 
