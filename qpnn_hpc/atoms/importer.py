@@ -25,7 +25,8 @@ Steps (:func:`make_table`):
    gauge): x, density, drho, lap_rho, kinetic_local, potential, energy (= mu), anchor,
    anchor_value, mu, e_atom, e_cation, ip (NaN where unknown), gauge, geometry,
    ``tail_status`` ("physical": follows the asymptote to the end; "grafted"; "untrusted":
-   does not and was not grafted; "unchecked": no IP, so no check), the raw columns when
+   does not and was not grafted, or its graft is still over 2 ``tail_tol`` from the
+   asymptote on the outer half; "unchecked": no IP, so no check), the raw columns when
    grafted, ``potential_exact`` when a v column was given (shifted into the gauge: v -> 0
    far away is taken as the ionisation gauge), and ``meta`` (JSON: atom, Z, electrons,
    method, the derivative method, the tail diagnosis and graft, the input file and its
@@ -174,26 +175,34 @@ def make_table(cfg: DensityConfig, extra_meta: Optional[dict] = None) -> dict:
                    "physical": bool(side.physical)}
             text = side.note
             if cfg.graft and (cfg.r_match is not None or not side.physical):
-                how_chosen = "given"
+                rms = None
                 if cfg.r_match is not None:
                     r_match = float(cfg.r_match)
                 else:
                     r_match, rms = tails.auto_match(side, u[idx], sign * du[idx], d2u[idx], kappa, beta, a1, ip,
                                                     z_net, geo, ell)
-                    how_chosen = f"auto: closest to the asymptote on the outer half, rms {1e3 * rms:.2g} mHa"
                 gu, gdu, gd2u, info = tails.graft_log(s, u[idx], sign * du[idx], d2u[idx], kappa, beta, a1, r_match)
                 r_match = info["r_match"]
                 u_new[idx], du_new[idx], d2u_new[idx] = gu, sign * gdu, gd2u
-                k_side = tails.kinetic(x[idx], du_new[idx], d2u_new[idx], geo)
-                after = 0.5 * (k_side - tails.asymptote_k(s, ip, z_net, geo, ell))
+                after = tails.deviation(s, tails.kinetic(x[idx], du_new[idx], d2u_new[idx], geo), ip, z_net, geo, ell)
                 far = s >= r_match + KINK_MARGIN
                 dev = float(np.max(np.abs(after[far]))) if far.any() else math.nan
-                rec.update(graft=info, r_match=r_match, max_dev_after=dev,
-                           chosen="given" if cfg.r_match is not None else "auto")
+                outer = float(np.max(np.abs(after[tails.outer_half(s)])))
+                rec.update(graft=info, r_match=r_match, max_dev_after=dev, outer_dev=outer,
+                           chosen="given" if rms is None else "auto")
                 switches.append((sign, r_match))
                 grafted = True
-                text += (f"; grafted at r_match = {r_match:.2f} ({how_chosen}), max abs(v_eff - v_A) beyond "
+                how = ("given" if rms is None else
+                       f"auto: closest to the asymptote on the outer half, rms {1e3 * rms:.2g} mHa")
+                text += (f"; grafted at r_match = {r_match:.2f} ({how}), max abs(v_eff - v_A) beyond "
                          f"{r_match + KINK_MARGIN:.2f}: {dev:.3g} Ha")
+                # the series carried the input's error out: not a physical tail. The bound is the
+                # diagnosis's loosest (RELAX): the 1D model atom's own -1/(s + 1) is 0.033 Ha off -1/s at 5
+                if outer > tails.RELAX[-1] * cfg.tail_tol:
+                    untrusted = True
+                    text += (f"; but {outer:.3g} Ha from the asymptote on the outer half (s >= "
+                             f"{0.5 * s[-1]:.2f}), over {tails.RELAX[-1]:g} x tail_tol: the table is marked "
+                             "untrusted; give another --r-match (where the input still follows the asymptote)")
             elif not side.physical:
                 untrusted = True
                 text += "; NOT grafted (--no-graft): the table is marked untrusted"

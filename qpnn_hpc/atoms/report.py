@@ -226,11 +226,11 @@ def check_table(t: dict) -> dict:
     ell = int((meta.get("tail") or {}).get("l", 0))    # tables before the l term: 0
     ip = float(t.get("ip", np.nan))
     v = float(t["mu"]) + 0.5 * np.asarray(t["kinetic_local"], dtype=np.float64)
-    far = s >= 0.5 * s.max()
+    far = tails.outer_half(s)
     asym = np.nan
     if np.isfinite(ip) and ip > 0 and far.any():
-        k_a = tails.asymptote_k(s[far], ip, z_net, geo, ell)
-        asym = float(np.max(np.abs(0.5 * (np.asarray(t["kinetic_local"])[far] - k_a))))
+        asym = float(np.max(np.abs(tails.deviation(s[far], np.asarray(t["kinetic_local"])[far], ip, z_net, geo,
+                                                   ell))))
     exact = np.nan
     if "potential_exact" in t:
         w = (s >= POTENTIAL_WINDOW[0]) & (s <= POTENTIAL_WINDOW[1])
@@ -286,8 +286,8 @@ def checks_markdown(rows: list[dict]) -> str:
     for c in rows:
         if c["status"] in FLAGGED:
             lines.append(f"**Warning: `{c['file']}` has an {c['status']} tail** (written by `qpnn-hpc density` "
-                         "without a graft or without an IP): the learned potential there follows a tail that "
-                         "is not physical.\n")
+                         "without a graft, with a graft still off the asymptote, or without an IP): the "
+                         "learned potential there follows a tail that is not physical.\n")
     lines += ["| table | geometry | tail | max abs(v_eff - v_A), outer half (window) | "
               "max abs(v_eff - v_exact) | trials | learned max abs(U - v_exact): median | worst |",
               "|---" * 8 + "|"]

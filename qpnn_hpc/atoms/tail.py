@@ -106,6 +106,18 @@ def asymptote_k(s, ip: float, z_net: float, geometry: str, l: int = 0):
     return kappa * kappa - 2.0 * z_net / s + ll / (s * s)
 
 
+def deviation(s, k, ip: float, z_net: float, geometry: str, l: int = 0):
+    """delta(s) = v_eff - v_A = (k - k_A)/2 (Hartree): how far a tail is from its asymptote."""
+    return 0.5 * (np.asarray(k, dtype=np.float64) - asymptote_k(s, ip, z_net, geometry, l))
+
+
+def outer_half(s) -> np.ndarray:
+    """The points of the outer half of a table, s >= s_max/2: where a grafted tail must be on
+    the asymptote (the report's independent check; :func:`auto_match`'s criterion)."""
+    s = np.abs(np.asarray(s, dtype=np.float64))
+    return s >= 0.5 * s.max()
+
+
 # ----------------------------------------------------------------------------- graft
 
 SERIES = (0, 2, 3, 4, 5)   # the powers p of a_p/s^p fitted at the switch where a1 is known (radial)
@@ -205,7 +217,7 @@ def diagnose_side(name, s, k, ip, z_net, geometry, tol=DEFAULT_TOL, min_length=D
     momentum): within ``tol``, else within 2 ``tol`` (a true density's 1/s^3 terms can exceed
     ``tol`` just where a basis tail goes wrong: the 1D model atom's softened -1/(s + 1) inside
     5.3 bohr), else the first point where it meets the asymptote within ``tol``."""
-    delta = 0.5 * (k - asymptote_k(s, ip, z_net, geometry, l))
+    delta = deviation(s, k, ip, z_net, geometry, l)
     for factor in RELAX:
         runs = [(s[i], s[j]) for i, j in stretches(s, np.abs(delta) <= factor * tol)]
         long = [(a, b) for a, b in runs if b - a >= min_length]
@@ -255,12 +267,11 @@ def auto_match(side: Side, u, du, d2u, kappa: float, beta: float, a1: float, ip:
     the error out to the table's end (Be's raw columns switched at 5 bohr: 23 mHa rms, at 3: 2.1;
     benchmarks/ne_tail.py --scan)."""
     s = side.s
-    outer = s >= 0.5 * s[-1]
-    k_a = asymptote_k(s[outer], ip, z_net, geometry, l)
+    outer = outer_half(s)
     best = []
     for c in candidates(side):
         _, gdu, gd2u, _ = graft_log(s, u, du, d2u, kappa, beta, a1, float(c))
-        dev = 0.5 * (kinetic(s, gdu, gd2u, geometry)[outer] - k_a)
+        dev = deviation(s[outer], kinetic(s, gdu, gd2u, geometry)[outer], ip, z_net, geometry, l)
         best.append((float(np.sqrt(np.mean(dev * dev))), float(c)))
     low = min(r for r, _ in best)
     return max((c, r) for r, c in best if r <= low + AUTO_TIE)

@@ -482,7 +482,8 @@ class TabulatedDensity(System):
             check(g == p.geometry, "system.geometry", f"{p.file!r} is a {g!r} table; set geometry = \"{g}\"")
         if str(data.get("tail_status", "")) in ("untrusted", "unchecked") and p.file not in _FLAGGED:
             _FLAGGED.add(p.file)  # written by `qpnn-hpc density` (qpnn_hpc.atoms.importer): say it once
-            print(f"warning: {p.file} has an {data['tail_status']} tail (not grafted onto the asymptote); "
+            print(f"warning: {p.file} has an {data['tail_status']} tail (not grafted onto the asymptote, or "
+                  "its graft off it); "
                   "its potential far out is not physical", file=sys.stderr)
         opt = {k: (data[k] if k in data else None)
                for k in ("kinetic_local", "potential", "energy", "anchor", "anchor_value")}

@@ -14,7 +14,7 @@ reference energy or potential). Why: on Ne's table as it was grafted before 2026
 (ln rho blended over [1.0, 2.5] bohr), its radial QPNN sometimes ended with a slope error
 past the blend, U - v_eff rising by 0.014 Ha over [2.8, 4.5] bohr (eq. 10 +11 mHa); that
 trial's final loss was 4.1e-3 Ha^2 against 1.6e-3 - 2.4e-3 for the four others of its
-batch, which were within 2.9 mHa. (On the C2-grafted table Ne needs no restarts:
+batch, which were within 2.9 mHa. (On the tables grafted since, Ne needs no restarts:
 jobs/atoms.toml.) Cost: R times the training.
 """
 from __future__ import annotations

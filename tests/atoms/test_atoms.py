@@ -80,8 +80,7 @@ def test_graft_keeps_v_eff_smooth(r_match):
     v_eff's slope and curvature are continuous there (the network fits v_eff's slope: a jump is
     a corner it cannot follow). A two-shell density n = exp(-2r) + 0.05 r^2 exp(-r), whose ln n
     is not yet the series at 2-4 bohr: jumps measured 2e-11 Ha/bohr and 2e-8 Ha/bohr^2 (asserted
-    1e-6 and 1e-5); the C2 switch of before (a0, a1, a2 free) jumped by -0.25 Ha/bohr and
-    +1.3 Ha/bohr^2 at 2 bohr, 4e-3 and 1e-2 at 3 and 4."""
+    1e-6 and 1e-5)."""
     r = np.linspace(0.05, 12.0, 11951)
     inner, outer = np.exp(-2 * r), 0.05 * r ** 2 * np.exp(-r)
     n = inner + outer

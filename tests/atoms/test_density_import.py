@@ -216,7 +216,7 @@ def test_shipped_raw_tails(tmp_path):
     follows -1/r from about 4 bohr and stops before 10 (it dips below, then rises 0.2 Ha above
     the asymptote by 12 bohr), scans the switch over [3.05, 8.82] and grafts where the outer
     half comes closest to the asymptote (4.39; a switch at the stretch's end, 8.8, carries the
-    raw tail's error out: 0.196 Ha). The check on the outer half [6, 12] falls from 0.27 Ha
+    raw tail's error out, 0.196 Ha, and marks the table untrusted). The check on the outer half [6, 12] falls from 0.27 Ha
     (raw) to 0.0031 (asserted below 0.01; the shipped tables, grafted at 3, 3 and 0.98 bohr: Li
     0.0002, Be 0.0029, Ne 0.0011; with the C2 graft of before: 0.017, 0.006, 0.026)."""
     from qpnn_hpc.atoms.report import check_table
@@ -230,6 +230,14 @@ def test_shipped_raw_tails(tmp_path):
     assert side["follows"][0] - 1 <= side["r_match"] <= side["follows"][1] - 1
     raw = dict(new, kinetic_local=new["kinetic_local_raw"])
     assert check_table(raw)["asymptote"] > 0.1 and check_table(new)["asymptote"] < 0.01
+    assert side["outer_dev"] == pytest.approx(check_table(new)["asymptote"], rel=1e-12)
+    # switched at the stretch's end the series carries the raw tail's error out (0.196 Ha on the
+    # outer half): the table is written but marked untrusted, and says why
+    bad = make_table(DensityConfig(input=str(tmp_path / "be.npz"), out=str(tmp_path / "be_b.npz"), electrons=4,
+                                   energy=float(t["e_atom"]), cation_energy=float(t["e_cation"]), r_match=8.82,
+                                   plot=""))
+    assert bad["tail_status"] == "untrusted" and "from the asymptote on the outer half" in bad["line"]
+    assert check_table(atoms.load_table(bad["table"]))["asymptote"] > 0.1
     for atom in ("li", "be", "ne"):                          # the shipped grafts pass the same check
         assert check_table(atoms.load_table(atom, "ionisation"))["asymptote"] < 0.005, atom
 
