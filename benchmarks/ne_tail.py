@@ -1,9 +1,9 @@
 """Ne's tail: the learned U - v_eff of an atoms campaign, and the switch radius of the graft.
 
-    python benchmarks/ne_tail.py [--results results/atoms.h5] [--scan]
+    python benchmarks/ne_tail.py [--results results/atoms.h5] [--atoms ne] [--scan]
 
-1. From a results file of jobs/atoms.toml (if given and present): per Ne gauge, the median
-   and range over trials of U - v_eff (mHa) at radii from 0.2 to 9.9 bohr. Measured
+1. From a results file of jobs/atoms.toml (if given and present): per gauge of each of --atoms
+   (default ne), the median and range over trials of U - v_eff (mHa) at radii from 0.1 to 9.9 bohr. Measured
    (2026-11-30, ionisation / energy gauge, r0 = 2):
    - C2 switch at 1.3 bohr (a0, a1, a2 free; v_eff's slope jumped by -0.12 Ha/bohr and its
      curvature by +5.5 Ha/bohr^2 there): -2.1 / -2.4 mHa at 1.3, +7.4 / +8.7 at 1.4, 0 at 2, then
@@ -37,23 +37,25 @@ sys.path.insert(0, str(ROOT))
 from qpnn_hpc.atoms.density_verb import DensityConfig  # noqa: E402
 from qpnn_hpc.atoms.importer import make_table  # noqa: E402
 
-RADII = (0.2, 0.5, 1.0, 1.3, 1.4, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 9.9)
+RADII = (0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0, 1.1, 1.2, 1.25, 1.3, 1.35, 1.4, 1.5, 1.6, 1.8, 2.0, 2.5, 3.0,
+         3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0, 9.9)
 SCANS = {"li": np.arange(2.5, 5.01, 0.25), "be": np.arange(2.5, 5.01, 0.25), "ne": np.arange(0.90, 1.301, 0.02)}
 
 
-def learned(path: Path):
+def learned(path: Path, atoms):
     import h5py
     from qpnn_hpc.campaigns.store import DONE
     with h5py.File(path, "r") as f:
         spec = [json.loads(s) for s in f["tasks/spec"][:]]
         done = f["tasks/status"][:] == DONE
-        for gauge in ("ionisation", "energy"):
-            idx = [i for i, s in enumerate(spec) if done[i] and s["system"].get("file", "").endswith(f"ne_{gauge}.npz")]
+        for atom, gauge in ((a, g) for a in atoms for g in ("ionisation", "energy")):
+            idx = [i for i, s in enumerate(spec)
+                   if done[i] and s["system"].get("file", "").endswith(f"{atom}_{gauge}.npz")]
             if not idx:
                 continue
             grid = f["results/grid"][idx[0]]
             d = 1e3 * (f["results/potential"][idx] - f["results/potential_true"][idx])
-            print(f"Ne {gauge}, {len(idx)} trials: U - v_eff (mHa), median [min, max]")
+            print(f"{atom.capitalize()} {gauge}, {len(idx)} trials: U - v_eff (mHa), median [min, max]")
             for r in RADII:
                 j = int(np.argmin(abs(grid - r)))
                 print(f"  r = {r:4}: {np.median(d[:, j]):+7.2f} [{d[:, j].min():+7.2f}, {d[:, j].max():+7.2f}]")
@@ -91,10 +93,12 @@ def scan(atom: str):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", default=str(ROOT / "results" / "atoms.h5"))
+    ap.add_argument("--atoms", nargs="+", default=["ne"], choices=["li", "be", "ne"],
+                    help="whose learned profile to print (default ne)")
     ap.add_argument("--scan", action="store_true", help="scan the switch radius of li, be and ne")
     a = ap.parse_args()
     if Path(a.results).exists():
-        learned(Path(a.results))
+        learned(Path(a.results), a.atoms)
     if a.scan:
         for atom in SCANS:
             scan(atom)
